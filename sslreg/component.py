@@ -1,0 +1,39 @@
+"""The base every registrable component shares: a registry name, a kind and a pydantic options model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ComponentConfig(BaseModel):
+    """Options of one component. ``name`` picks the component; every other field is its option."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str
+
+
+class Component:
+    """Mixin for registrable classes: ``name`` is the registry key, ``Config`` its options model.
+
+    ``consumes``/``produces`` are one-line descriptions shown by ``sslreg info``.
+    """
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[ComponentConfig]] = ComponentConfig
+    consumes: ClassVar[str] = ""
+    produces: ClassVar[str] = ""
+
+    @classmethod
+    def summary(cls) -> str:
+        """First line of the class docstring."""
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0].strip() if doc else ""
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """Extra facts for ``sslreg info`` (layers, parameter counts, ...). Override to add."""
+        return {}

@@ -1,0 +1,74 @@
+"""DatasetSource: yields images, unlabeled or with targets, from any layout and at any scale."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar, Iterator, NamedTuple
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from sslreg.component import Component, ComponentConfig
+
+
+class Sample(NamedTuple):
+    """One image as RGB uint8 (H, W, 3) with its target (None when unlabeled) and a stable key."""
+
+    image: np.ndarray
+    target: Any = None
+    key: str = ""
+
+
+class DatasetConfig(ComponentConfig):
+    """Options every dataset source accepts; ``subset`` is the paper's data-size axis."""
+
+    subset: int | None = Field(None, ge=1, description="Deterministic random subset of N images (None: all).")
+    subset_seed: int = Field(0, description="Seed that picks the subset; same seed, same images.")
+    max_bad_fraction: float = Field(
+        0.05, ge=0.0, le=1.0, description="Stop with an error once more than this fraction of images is unreadable."
+    )
+
+
+class DataSpec(BaseModel):
+    """A dataset named inside another component's options (e.g. an evaluator's train/test data).
+
+    Validated against the named dataset's own Config when the experiment is validated.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+
+class DatasetSource(Component):
+    """Abstract data source. Indexable sources implement ``__len__`` and ``load``; streams override ``stream``."""
+
+    kind: ClassVar[str] = "dataset"
+    Config: ClassVar[type[ComponentConfig]] = DatasetConfig
+    consumes: ClassVar[str] = "files on local disk"
+    produces: ClassVar[str] = "Sample(image RGB uint8, target, key)"
+    #: What ``Sample.target`` holds: "none", "class", "multilabel" (1 present, -1 absent, 0 difficult), ...
+    target_kind: ClassVar[str] = "none"
+    #: True for sources that can only be streamed (shards); they have no random access.
+    is_stream: ClassVar[bool] = False
+
+    def __init__(self, config: DatasetConfig) -> None:
+        self.config = config
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the target classes (empty when unlabeled)."""
+        return []
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of images after ``subset`` is applied."""
+
+    def load(self, index: int) -> Sample | None:
+        """Image ``index``; None when the file is unreadable (the caller counts it)."""
+        raise NotImplementedError(f"{self.name} is a stream: iterate it with stream()")
+
+    def stream(self, rank: int = 0, world_size: int = 1, epoch: int = 0) -> Iterator[Sample | None]:
+        """This rank's share of the images, in a deterministic order for ``epoch``."""
+        for index in range(rank, len(self), world_size):
+            yield self.load(index)

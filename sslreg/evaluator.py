@@ -1,0 +1,78 @@
+"""Evaluator: scores a frozen trunk layer by layer on labeled data."""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Literal, Sequence
+
+import torch
+from pydantic import BaseModel, Field
+
+from sslreg.backbone import Backbone
+from sslreg.component import Component, ComponentConfig
+from sslreg.dataset import DatasetSource, DataSpec
+
+
+class EvaluatorConfig(ComponentConfig):
+    """Options every evaluator accepts."""
+
+    layers: Literal["all"] | list[str] = Field("all", description="Trunk layers to probe ('all' or a list).")
+
+
+class LayerScore(BaseModel):
+    """One metric on one layer: the mean over ``n`` runs/draws and their std (None for a single run)."""
+
+    mean: float
+    std: float | None = None
+    n: int = 1
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "LayerScore":
+        """Mean and (population) std of several runs."""
+        values = [float(v) for v in values]
+        mean = sum(values) / len(values)
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) if len(values) > 1 else None
+        return cls(mean=mean, std=std, n=len(values))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.1f}" if self.std is None else f"{self.mean:.1f} ± {self.std:.1f}"
+
+
+class EvalResult(BaseModel):
+    """A metric per layer, e.g. VOC07 SVM mAP for conv1..conv5; ``details`` holds per-class values etc."""
+
+    evaluator: str
+    metric: str
+    higher_is_better: bool = True
+    layers: dict[str, LayerScore]
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class EvalContext:
+    """What the runner hands an evaluator: where to compute, where to cache, how to build datasets."""
+
+    device: torch.device
+    cache_dir: Path
+    seed: int
+    build_dataset: Callable[[DataSpec | dict], DatasetSource]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Evaluator(Component):
+    """Abstract evaluator. ``evaluate`` receives a frozen trunk and returns one result per metric."""
+
+    kind: ClassVar[str] = "evaluator"
+    Config: ClassVar[type[ComponentConfig]] = EvaluatorConfig
+    consumes: ClassVar[str] = "a frozen Backbone and labeled datasets"
+    produces: ClassVar[str] = "EvalResult: metric per layer"
+
+    def __init__(self, config: EvaluatorConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
+        """Score ``backbone`` (already frozen) on each requested layer."""

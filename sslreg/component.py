@@ -15,6 +15,14 @@ class ComponentConfig(BaseModel):
     name: str
 
 
+class ComponentSpec(BaseModel):
+    """A component named in a config, before it is validated against its own Config (extra keys kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+
 class Component:
     """Mixin for registrable classes: ``name`` is the registry key, ``Config`` its options model.
 

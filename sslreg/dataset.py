@@ -6,9 +6,9 @@ from abc import abstractmethod
 from typing import Any, ClassVar, Iterator, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from sslreg.component import Component, ComponentConfig
+from sslreg.component import Component, ComponentConfig, ComponentSpec
 
 
 class Sample(NamedTuple):
@@ -29,15 +29,11 @@ class DatasetConfig(ComponentConfig):
     )
 
 
-class DataSpec(BaseModel):
+class DataSpec(ComponentSpec):
     """A dataset named inside another component's options (e.g. an evaluator's train/test data).
 
     Validated against the named dataset's own Config when the experiment is validated.
     """
-
-    model_config = ConfigDict(extra="allow")
-
-    name: str
 
 
 class DatasetSource(Component):

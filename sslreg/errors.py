@@ -1,0 +1,17 @@
+"""Errors that mean the user (a config, a file, a plugin) is wrong: the CLI prints them as one line, exit 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake outside sslreg's code: a bad path, bad data, a bad value. Components raise it with a clear line."""
+
+
+class ConfigError(UserError):
+    """A config is wrong; ``problems`` holds one line per problem, each naming its dotted path."""
+
+    def __init__(self, problems: list[str], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__("\n".join(prefix + problem for problem in problems))

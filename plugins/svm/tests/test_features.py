@@ -1,0 +1,78 @@
+"""sslreg.features: preprocessing, one-pass extraction, the on-disk cache and its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sslreg.features import IMAGENET_MEAN, extract_features, feature_cache_key, preprocess
+
+
+def test_preprocess_rgb_and_lightness() -> None:
+    grey = np.full((10, 20, 3), 255, np.uint8)
+    rgb = preprocess(grey, 8, in_channels=3)
+    assert rgb.shape == (3, 8, 8) and rgb.dtype == np.float32
+    np.testing.assert_allclose(rgb[:, 0, 0], (1.0 - IMAGENET_MEAN) / np.array([0.229, 0.224, 0.225]), rtol=1e-5)
+    assert np.allclose(preprocess(grey, 8, in_channels=1), 1.0, atol=1e-3)  # white: L = 100 -> +1
+    assert np.allclose(preprocess(np.zeros((5, 5, 3), np.uint8), 8, in_channels=1), -1.0, atol=1e-3)
+    with pytest.raises(ValueError, match="in_channels=2"):
+        preprocess(grey, 8, in_channels=2)
+
+
+def test_extract_shapes_targets_and_batch_independence(trunk, voc_dataset) -> None:
+    dataset = voc_dataset()
+    one = extract_features(trunk, dataset, "all", image_size=32, batch_size=1)
+    many = extract_features(trunk, dataset, "all", image_size=32, batch_size=5)
+    assert one.features["c1"].shape == (12, 4 * 4 * 4) and one.features["c2"].shape == (12, 8 * 2 * 2)
+    np.testing.assert_array_equal(one.targets, dataset.labels)
+    assert one.class_names == ["red", "green", "blue"] and one.skipped == 0
+    for layer in ("c1", "c2"):
+        np.testing.assert_allclose(one.features[layer], many.features[layer], rtol=1e-5, atol=1e-6)
+
+
+def test_all_layers_in_one_pass_and_cache_reused(trunk, voc_dataset, tmp_path: Path) -> None:
+    dataset = voc_dataset()
+    first = extract_features(trunk, dataset, ["c1"], image_size=32, batch_size=4, cache_dir=tmp_path)
+    assert trunk.calls == 3 and first.extracted == ["c1"]  # 12 images / 4 per batch
+    again = extract_features(trunk, dataset, ["c1"], image_size=32, batch_size=4, cache_dir=tmp_path)
+    assert trunk.calls == 3 and again.extracted == []
+    assert isinstance(again.features["c1"], np.memmap)
+    np.testing.assert_array_equal(first.features["c1"], again.features["c1"])
+    both = extract_features(trunk, dataset, "all", image_size=32, batch_size=4, cache_dir=tmp_path)
+    assert trunk.calls == 6 and both.extracted == ["c2"]  # only the missing layer is computed
+    fresh = extract_features(trunk, dataset, "all", image_size=32, batch_size=4)
+    np.testing.assert_allclose(both.features["c2"], fresh.features["c2"], rtol=1e-6)
+    assert not list(both.path.glob("*.tmp"))  # no temp file left behind
+
+
+def test_cache_key_tracks_weights_config_and_size(trunk, make_trunk, voc_dataset) -> None:
+    dataset = voc_dataset()
+    key = feature_cache_key(trunk, dataset, 32)
+    assert key == feature_cache_key(trunk, voc_dataset(), 32)
+    assert key != feature_cache_key(trunk, dataset, 64)
+    assert key != feature_cache_key(trunk, voc_dataset(split="test"), 32)
+    other = make_trunk()
+    assert key == feature_cache_key(other, dataset, 32)
+    with torch.no_grad():
+        other.c1[0].weight[0, 0, 0, 0] += 1.0
+    assert key != feature_cache_key(other, dataset, 32)
+
+
+def test_unreadable_images_are_skipped_and_counted(trunk, voc_dataset, voc_root: Path, tmp_path: Path) -> None:
+    (voc_root / "VOC2007" / "JPEGImages" / "000003.jpg").write_bytes(b"not a jpeg")
+    dataset = voc_dataset(max_bad_fraction=0.2)
+    result = extract_features(trunk, dataset, "all", image_size=32, cache_dir=tmp_path)
+    assert result.skipped == 1 and len(result) == 11 and result.targets.shape == (11, 3)
+    np.testing.assert_array_equal(result.targets, np.delete(dataset.labels, 3, axis=0))
+    cached = extract_features(trunk, dataset, "all", image_size=32, cache_dir=tmp_path)
+    assert cached.skipped == 1 and cached.features["c2"].shape == (11, 32)
+    with pytest.raises(ValueError, match="unreadable"):
+        extract_features(trunk, voc_dataset(max_bad_fraction=0.01), "all", image_size=32)
+
+
+def test_colorization_trunk_gets_lightness(make_trunk, voc_dataset) -> None:
+    result = extract_features(make_trunk(in_channels=1), voc_dataset(), "c1", image_size=32)
+    assert result.features["c1"].shape == (12, 64)

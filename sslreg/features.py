@@ -1,0 +1,277 @@
+"""Frozen-trunk feature extraction shared by every evaluator: one forward pass, protocol pooling, a disk cache.
+
+Images are resized whole (no crop) to a square ``image_size`` and normalised:
+
+* RGB trunks (``in_channels == 3``): ``(rgb / 255 - IMAGENET_MEAN) / IMAGENET_STD``.
+* L-only colorization trunks (``in_channels == 1``): the L channel of OpenCV's float Lab conversion
+  (``L`` in [0, 100]) centred and scaled to [-1, 1] as ``(L - 50) / 50``.
+
+Every requested layer comes from ONE forward pass and is pooled with :func:`sslreg.pooling.pool_features`.
+Pooled features are stored per layer as ``cache_dir/cache_key/<layer>.npy`` (float32), the targets as
+``targets.npy``, and read back memory-mapped, so several costs, shots, draws and runs reuse one extraction.
+Every file is written to a temporary name and moved into place with ``os.replace`` (never half-written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from sslreg.backbone import Backbone
+from sslreg.dataset import DatasetSource, Sample
+from sslreg.pooling import pool_features
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+#: Bumped whenever preprocessing or the on-disk layout changes, so old caches are never reused by mistake.
+CACHE_FORMAT = 1
+_META = "meta.json"
+_TARGETS = "targets.npy"
+
+
+@dataclass
+class FeatureSet:
+    """Pooled features per layer (``(N, D)`` float32, memory-mapped when cached) and the ``N`` targets."""
+
+    features: dict[str, np.ndarray]
+    targets: np.ndarray | None
+    class_names: list[str] = field(default_factory=list)
+    skipped: int = 0
+    path: Path | None = None
+    extracted: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.features.values()))) if self.features else 0
+
+
+def preprocess(image: np.ndarray, size: int, in_channels: int = 3) -> np.ndarray:
+    """One RGB uint8 image (H, W, 3) to a normalised float32 (in_channels, size, size) array."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    resized = cv2.resize(image[..., :3], (size, size), interpolation=cv2.INTER_LINEAR)
+    rgb = resized.astype(np.float32) / 255.0
+    if in_channels == 3:
+        return ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+    if in_channels == 1:
+        lightness = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0]
+        return ((lightness - 50.0) / 50.0)[None]
+    raise ValueError(f"feature extraction: in_channels={in_channels} is not supported (1 = L of Lab, 3 = RGB)")
+
+
+def feature_cache_key(backbone: Backbone, dataset: DatasetSource, image_size: int) -> str:
+    """A short hash naming one extraction: trunk class, config and weights, dataset config, image size."""
+    digest = hashlib.sha256()
+    head = {
+        "format": CACHE_FORMAT,
+        "backbone": f"{type(backbone).__module__}.{type(backbone).__qualname__}",
+        "backbone_config": backbone.config.model_dump(mode="json"),
+        "dataset": f"{type(dataset).__module__}.{type(dataset).__qualname__}",
+        "dataset_config": dataset.config.model_dump(mode="json"),
+        "image_size": int(image_size),
+    }
+    digest.update(json.dumps(head, sort_keys=True).encode())
+    for name, tensor in backbone.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return f"{backbone.name}-{dataset.name}-{image_size}px-{digest.hexdigest()[:16]}"
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` as .npy next to ``path`` and move it into place."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, array)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _batches(samples: Iterable[Sample | None], batch_size: int) -> Iterator[tuple[list[Sample], int]]:
+    """Group readable samples into batches; also yield how many unreadable ones were skipped meanwhile."""
+    batch: list[Sample] = []
+    skipped = 0
+    for sample in samples:
+        if sample is None:
+            skipped += 1
+            continue
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield batch, skipped
+            batch, skipped = [], 0
+    if batch or skipped:
+        yield batch, skipped
+
+
+def _stack_targets(targets: list[object]) -> np.ndarray | None:
+    if not targets or all(target is None for target in targets):
+        return None
+    if any(target is None for target in targets):
+        raise ValueError("feature extraction: some samples have a target and some do not")
+    return np.asarray(targets)
+
+
+Allocate = Callable[[str, int, int], np.ndarray]
+
+
+def _in_memory(layer: str, rows: int, dim: int) -> np.ndarray:
+    return np.empty((rows, dim), np.float32)
+
+
+def _run_trunk(
+    backbone: Backbone,
+    dataset: DatasetSource,
+    layers: list[str],
+    image_size: int,
+    device: torch.device,
+    batch_size: int,
+    allocate: Allocate = _in_memory,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None, int]:
+    """One pass over ``dataset``: pooled features of every layer in ``layers``, the targets, skipped count.
+
+    Rows go straight into arrays from ``allocate(layer, len(dataset), dim)`` (memory or a memory-mapped
+    file); the returned arrays are cut to the readable images.
+    """
+    at_protocol_size = image_size == backbone.input_size
+    in_channels = backbone.config.in_channels
+    capacity = len(dataset)
+    out: dict[str, np.ndarray] = {}
+    targets: list[object] = []
+    skipped = 0
+    backbone.to(device)
+    with torch.inference_mode():
+        for batch, missed in _batches(dataset.stream(), batch_size):
+            skipped += missed
+            if not batch:
+                continue
+            start, stop = len(targets), len(targets) + len(batch)
+            if stop > capacity:
+                raise ValueError(f"dataset {dataset.name!r} yielded more than its len() = {capacity} images")
+            images = np.stack([preprocess(sample.image, image_size, in_channels) for sample in batch])
+            output = backbone(torch.from_numpy(images).to(device), layers)
+            pooled = pool_features({layer: output[layer] for layer in layers}, backbone.pool_specs, at_protocol_size)
+            for layer in layers:
+                rows = pooled[layer].float().cpu().numpy()
+                if layer not in out:
+                    out[layer] = allocate(layer, capacity, rows.shape[1])
+                out[layer][start:stop] = rows
+            targets.extend(sample.target for sample in batch)
+    total = len(targets) + skipped
+    bad = dataset.config.max_bad_fraction
+    if total and skipped / total > bad:
+        raise ValueError(
+            f"dataset {dataset.name!r}: {skipped} of {total} images unreadable, more than max_bad_fraction={bad}"
+        )
+    if not targets:
+        raise ValueError(f"dataset {dataset.name!r}: no readable image to extract features from")
+    features = {layer: array[: len(targets)] for layer, array in out.items()}
+    return features, _stack_targets(targets), skipped
+
+
+def extract_features(
+    backbone: Backbone,
+    dataset: DatasetSource,
+    layers: Sequence[str] | str | None,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+    image_size: int | None = None,
+    cache_dir: Path | str | None = None,
+    cache_key: str | None = None,
+) -> FeatureSet:
+    """Pooled features of ``layers`` for every readable image of ``dataset``, from one pass of the frozen trunk.
+
+    With ``cache_dir`` the layers already on disk under ``cache_dir/cache_key`` are reused (memory-mapped) and
+    only the missing ones are computed, in one pass. ``cache_key`` defaults to :func:`feature_cache_key`.
+    """
+    names = backbone.resolve_layers(layers)
+    size = int(image_size or backbone.input_size)
+    if batch_size < 1:
+        raise ValueError(f"feature extraction: batch_size must be >= 1, got {batch_size}")
+    backbone.eval()
+    if cache_dir is None:
+        features, targets, skipped = _run_trunk(backbone, dataset, names, size, torch.device(device), batch_size)
+        return FeatureSet(features, targets, list(dataset.class_names), skipped, None, names)
+
+    folder = Path(cache_dir) / (cache_key or feature_cache_key(backbone, dataset, size))
+    folder.mkdir(parents=True, exist_ok=True)
+    meta_path = folder / _META
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+    missing = [layer for layer in names if meta is None or not (folder / f"{layer}.npy").exists()]
+    if missing:
+        meta = _extract_to_disk(backbone, dataset, missing, size, torch.device(device), batch_size, folder, meta)
+    loaded = {layer: np.load(folder / f"{layer}.npy", mmap_mode="r") for layer in names}
+    targets = np.load(folder / _TARGETS, mmap_mode="r") if meta["has_targets"] else None
+    return FeatureSet(loaded, targets, list(meta["class_names"]), int(meta["skipped"]), folder, missing)
+
+
+def _extract_to_disk(
+    backbone: Backbone,
+    dataset: DatasetSource,
+    layers: list[str],
+    size: int,
+    device: torch.device,
+    batch_size: int,
+    folder: Path,
+    meta: dict | None,
+) -> dict:
+    """Run the trunk writing straight into memory-mapped temp files, then move each into place; returns meta."""
+    temps: dict[str, Path] = {}
+    maps: dict[str, np.memmap] = {}
+
+    def allocate(layer: str, rows: int, dim: int) -> np.ndarray:
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{layer}.npy.", suffix=".tmp")
+        os.close(handle)
+        temps[layer] = Path(temp)
+        maps[layer] = np.lib.format.open_memmap(temp, mode="w+", dtype=np.float32, shape=(rows, dim))
+        return maps[layer]
+
+    try:
+        features, targets, skipped = _run_trunk(backbone, dataset, layers, size, device, batch_size, allocate)
+        count = len(next(iter(features.values())))
+        if meta is not None and meta["count"] != count:
+            raise ValueError(f"feature cache {folder}: {meta['count']} images cached but {count} read now; delete it")
+        for layer, array in features.items():
+            if count == len(maps[layer]):  # every image was readable: the temp file is the result
+                maps[layer].flush()
+                os.replace(temps[layer], folder / f"{layer}.npy")
+            else:  # unreadable images were skipped: write the filled rows only
+                _save_atomic(folder / f"{layer}.npy", array)
+        if meta is None:
+            if targets is not None:
+                _save_atomic(folder / _TARGETS, targets)
+            meta = {
+                "format": CACHE_FORMAT,
+                "count": count,
+                "skipped": skipped,
+                "class_names": list(dataset.class_names),
+                "has_targets": targets is not None,
+                "image_size": size,
+            }
+            _write_text_atomic(folder / _META, json.dumps(meta, indent=1))
+        return meta
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)

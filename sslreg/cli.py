@@ -1,0 +1,313 @@
+"""The ``sslreg`` command: list and inspect components, show plugins, validate and run experiments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+import sslreg
+from sslreg.errors import ConfigError, UserError
+from sslreg.registry import KINDS, Entry
+
+DEBUG_ENV = "SSLREG_DEBUG"
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """sslreg list [KIND] [PATTERN]: every registered component with its provider."""
+    from sslreg.plugins import get_registry
+
+    registry = get_registry()
+    kind = args.kind
+    if kind and kind not in KINDS:
+        kind = kind.rstrip("s") if kind.rstrip("s") in KINDS else kind
+        if kind not in KINDS:
+            raise UserError(f"unknown kind {args.kind!r}; kinds are {', '.join(KINDS)}")
+    entries = registry.list(kind, args.pattern)
+    if args.json:
+        _print_json([_entry_json(entry) for entry in entries])
+        return 0
+    table = Table(title=f"sslreg components ({len(entries)})", title_justify="left")
+    for column in ("name", "kind", "provider", "summary"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(entry.name, entry.kind, entry.provider, entry.summary)
+    _console().print(table)
+    return 0
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "kind": entry.kind,
+        "plugin": entry.plugin,
+        "distribution": entry.distribution,
+        "version": entry.version,
+        "summary": entry.summary,
+    }
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("sslreg.dataset.", "").replace("NoneType", "None")
+
+
+def _constraint(field: Any) -> str:
+    symbols = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "min_length": "len ≥", "max_length": "len ≤"}
+    parts = []
+    for item in field.metadata:
+        for attribute, symbol in symbols.items():
+            value = getattr(item, attribute, None)
+            if value is not None:
+                parts.append(f"{symbol} {value}")
+    return ", ".join(parts)
+
+
+def _default(field: Any) -> Any:
+    if field.is_required():
+        return "(required)"
+    if field.default_factory is not None:
+        return field.default_factory()
+    return field.default
+
+
+def options_of(cls: type) -> list[dict[str, Any]]:
+    """Every option of a component: name, type, default, constraint and doc, from its pydantic model."""
+    rows = []
+    for name, field in cls.Config.model_fields.items():
+        if name == "name":
+            continue
+        default = _default(field)
+        rows.append(
+            {
+                "option": name,
+                "type": _type_name(field.annotation),
+                "default": default.model_dump() if hasattr(default, "model_dump") else default,
+                "constraint": _constraint(field),
+                "doc": field.description or "",
+            }
+        )
+    return rows
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """sslreg info NAME: options, inputs/outputs and facts of a component."""
+    from sslreg.plugins import get_registry
+
+    registry = get_registry()
+    entries = [registry.get(args.kind, args.name)] if args.kind else registry.find(args.name)
+    if not entries:
+        close = registry.suggest(args.name)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else " (see `sslreg list`)"
+        raise UserError(f"no component named {args.name!r}{hint}")
+    infos = []
+    for entry in entries:
+        try:
+            details = entry.cls.describe()
+        except Exception as error:  # noqa: BLE001 - a plugin's describe() must not hide its options
+            details = {"describe_error": f"{type(error).__name__}: {error}"}
+        infos.append(
+            {
+                **_entry_json(entry),
+                "consumes": entry.cls.consumes,
+                "produces": entry.cls.produces,
+                "options": options_of(entry.cls),
+                "details": details,
+            }
+        )
+    if args.json:
+        _print_json(infos if len(infos) > 1 else infos[0])
+        return 0
+    console = _console()
+    for info in infos:
+        console.print(f"[bold]{info['name']}[/bold] ({info['kind']}) from {info['distribution']} {info['version']}")
+        console.print(f"  {info['summary']}")
+        console.print(f"  consumes: {info['consumes']}")
+        console.print(f"  produces: {info['produces']}")
+        table = Table(title="options", title_justify="left")
+        for column in ("option", "type", "default", "constraint", "doc"):
+            table.add_column(column, overflow="fold")
+        for row in info["options"]:
+            table.add_row(*(str(row[c]) for c in ("option", "type", "default", "constraint", "doc")))
+        console.print(table)
+        _print_details(console, info["details"])
+    return 0
+
+
+def _print_details(console: Console, details: dict[str, Any]) -> None:
+    layers = details.get("layers")
+    if isinstance(layers, dict) and layers and all(isinstance(v, dict) for v in layers.values()):
+        table = Table(title="layers", title_justify="left")
+        columns = list(next(iter(layers.values())))
+        table.add_column("layer")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for layer, facts in layers.items():
+            table.add_row(layer, *(str(facts.get(c, "")) for c in columns))
+        console.print(table)
+    for key, value in details.items():
+        if key == "layers" and isinstance(layers, dict):
+            continue
+        console.print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """sslreg plugins: installed plugins with status, and catalogue entries not installed."""
+    from sslreg.catalogue import load_catalogue
+    from sslreg.plugins import get_plugins
+
+    plugins = get_plugins().plugins
+    installed = {info.name for info in plugins}
+    try:
+        missing = [entry for entry in load_catalogue().plugins if entry.name not in installed]
+    except ValueError as error:
+        print(f"sslreg: warning: {error}", file=sys.stderr)
+        missing = []
+    if args.json:
+        _print_json(
+            {
+                "sslreg": sslreg.__version__,
+                "api_version": sslreg.API_VERSION,
+                "installed": [vars(info) for info in plugins],
+                "available": [entry.model_dump() for entry in missing],
+            }
+        )
+        return 0
+    console = _console()
+    table = Table(title=f"installed plugins (sslreg {sslreg.__version__}, API {sslreg.API_VERSION})", title_justify="left")
+    for column in ("plugin", "distribution", "version", "status", "components / error"):
+        table.add_column(column, overflow="fold")
+    for info in plugins:
+        style = {"ok": "green", "blocked": "yellow"}.get(info.status, "red")
+        detail = ", ".join(info.components) if info.status == "ok" else info.error
+        table.add_row(info.name, info.distribution, info.version, f"[{style}]{info.status}[/{style}]", detail)
+    console.print(table)
+    if missing:
+        table = Table(title="available from the catalogue (registry.yaml), not installed", title_justify="left")
+        for column in ("plugin", "install with", "provides"):
+            table.add_column(column, overflow="fold")
+        for entry in missing:
+            provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in entry.components.items())
+            table.add_row(entry.name, f"pip install {entry.requirement}", provides)
+        console.print(table)
+    return 0
+
+
+def _load_plan(args: argparse.Namespace):  # noqa: ANN202 - returns sslreg.config.Plan
+    from sslreg.config import load_plan
+    from sslreg.plugins import get_registry
+
+    return load_plan(args.file, get_registry(), args.set or [], args.allow_python_config)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """sslreg validate FILE: check a config against every component's options; no work is done."""
+    plan = _load_plan(args)
+    if args.json:
+        _print_json([{"point": point, "config": exp.model_dump(mode="json")} for _, point, exp in plan.points])
+        return 0
+    runs = f"{len(plan.points)} sweep points" if plan.is_sweep else "1 run"
+    print(f"{args.file}: OK ({runs})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """sslreg run FILE: validate, pretrain, evaluate; resumes an interrupted run, skips a finished one."""
+    plan = _load_plan(args)
+    from sslreg.plugins import get_registry
+    from sslreg.runner import run_plan
+
+    return run_plan(plan, get_registry())
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="experiment config (.yaml)")
+    parser.add_argument(
+        "--set", action="append", metavar="PATH=VALUE", help="override a config value, e.g. pretrain.schedule.epochs=2"
+    )
+    parser.add_argument(
+        "--allow-python-config", action="store_true", help="accept .py configs (they execute code)"
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with core commands and every plugin's commands."""
+    parser = argparse.ArgumentParser(prog="sslreg", description=sslreg.__doc__)
+    parser.add_argument("--version", action="version", version=f"sslreg {sslreg.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = subparsers.add_parser("list", help="list registered components")
+    p.add_argument("kind", nargs="?", help=f"one of {', '.join(KINDS)}")
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard on the name, e.g. 'resnet*'")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = subparsers.add_parser("info", help="options and facts of one component")
+    p.add_argument("name")
+    p.add_argument("--kind", choices=list(KINDS))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = subparsers.add_parser("plugins", help="installed plugins and their status; installable ones")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = subparsers.add_parser("validate", help="validate an experiment config")
+    _add_config_arguments(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = subparsers.add_parser("run", help="run an experiment (pretrain + evaluate, or a sweep)")
+    _add_config_arguments(p)
+    p.set_defaults(func=cmd_run)
+
+    from sslreg.plugin_new import add_plugin_commands
+
+    add_plugin_commands(subparsers)
+
+    from sslreg.plugins import get_plugins
+
+    get_plugins().call_each("sslreg_commands", subparsers=subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; user mistakes are one line on stderr and exit code 2."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"sslreg: error: {error.source + ': ' if error.source else ''}{problem}", file=sys.stderr)
+        return 2
+    except (UserError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError, LookupError) as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"sslreg: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sslreg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,10 +10,18 @@ from sslreg_datasets.badimages import BadImageCounter, TooManyBadImages
 from sslreg_datasets.decode import decode_image, read_image
 from sslreg_datasets.embedded_photos import EmbeddedPhotos
 from sslreg_datasets.embedded_shapes import EmbeddedShapes
+from sslreg_datasets.file_list import FileList
+from sslreg_datasets.image_folder import ImageFolder
+from sslreg_datasets.labeled_folder import LabeledFolder
+from sslreg_datasets.places205 import Places205
+from sslreg_datasets.shards import Shards
+from sslreg_datasets.voc07 import Voc07
 
 SSLREG_API_VERSION = 1
 
-SOURCES: list[type] = [EmbeddedPhotos, EmbeddedShapes]
+SOURCES: list[type] = [
+    EmbeddedPhotos, EmbeddedShapes, FileList, ImageFolder, LabeledFolder, Places205, Shards, Voc07,
+]  # fmt: skip
 
 
 @hookimpl

@@ -73,7 +73,11 @@ class IndexedSource(DatasetSource):
 
     def key(self, index: int) -> str:
         """Stable key of image ``index`` (its relative path for file sources)."""
-        return str(int(self.indices[index]))
+        return self._item_key(int(self.indices[index]))
+
+    def _item_key(self, item: int) -> str:
+        """Key of item ``item`` (an index before the subset)."""
+        return str(item)
 
 
 class FileSource(IndexedSource):
@@ -88,19 +92,19 @@ class FileSource(IndexedSource):
     def _count(self) -> int:
         return len(self._files)
 
-    def key(self, index: int) -> str:
-        return self._files[int(self.indices[index])]
+    def _item_key(self, item: int) -> str:
+        return self._files[item]
 
     def path(self, index: int) -> Path:
         """Full path of image ``index``."""
-        return self._root / self.key(index)
+        return self._root / self._files[int(self.indices[index])]
 
     def _read(self, item: int) -> Sample | str:
         decoded = read(self._root / self._files[item])
         if decoded.image is None:
             return decoded.reason
         target = None if self._targets is None else self._targets[item]
-        return Sample(decoded.image, target, self._files[item])
+        return Sample(decoded.image, target, self._item_key(item))
 
 
 def existing_dir(path: str | os.PathLike[str], source: str, option: str = "root") -> Path:
@@ -128,3 +132,10 @@ def scan_images(folder: Path, extensions: Sequence[str]) -> list[str]:
         base = Path(directory).relative_to(folder)
         found.extend((base / name).as_posix() for name in names if Path(name).suffix.lower() in wanted)
     return sorted(found)
+
+
+def list_lines(file: Path) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the non-blank, non-'#' lines of a list file."""
+    with open(file, encoding="utf-8") as handle:
+        lines = [(number, line.strip()) for number, line in enumerate(handle, 1)]
+    return [(number, text) for number, text in lines if text and not text.startswith("#")]

@@ -106,8 +106,7 @@ class EmbeddedPhotos(IndexedSource):
     def _count(self) -> int:
         return self.config.num_crops
 
-    def key(self, index: int) -> str:
-        item = int(self.indices[index])
+    def _item_key(self, item: int) -> str:
         return f"{self.photos[item % len(self.photos)]}/{item}"
 
     def crop_box(self, item: int) -> tuple[str, int, int, int, bool]:
@@ -131,4 +130,4 @@ class EmbeddedPhotos(IndexedSource):
         crop = cv2.resize(patch, (size, size), interpolation=interpolation)
         if flip:
             crop = crop[:, ::-1]
-        return Sample(np.ascontiguousarray(crop), None, f"{name}/{item}")
+        return Sample(np.ascontiguousarray(crop), None, self._item_key(item))

@@ -193,8 +193,8 @@ class EmbeddedShapes(IndexedSource):
     def _count(self) -> int:
         return self.config.num_images
 
-    def key(self, index: int) -> str:
-        return f"{self.config.split}/{int(self.indices[index]):07d}"
+    def _item_key(self, item: int) -> str:
+        return f"{self.config.split}/{item:07d}"
 
     def scene(self, item: int) -> tuple[np.ndarray, list[ShapeObject]]:
         """Background (float RGB) and the objects of image ``item``: a pure function of (seed, split, item)."""
@@ -226,4 +226,4 @@ class EmbeddedShapes(IndexedSource):
 
     def _read(self, item: int) -> Sample:
         image, target, _ = self.render(item)
-        return Sample(image, target, f"{self.config.split}/{item:07d}")
+        return Sample(image, target, self._item_key(item))

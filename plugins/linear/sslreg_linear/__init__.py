@@ -1,0 +1,15 @@
+"""sslreg plugin: linear classification of a frozen trunk, one head per layer (PROTOCOL.md, Places205)."""
+
+from sslreg import hookimpl
+
+from sslreg_linear.linear_probe import LinearProbe, LinearProbeConfig
+
+SSLREG_API_VERSION = 1
+
+__all__ = ["LinearProbe", "LinearProbeConfig", "SSLREG_API_VERSION"]
+
+
+@hookimpl
+def sslreg_register(register) -> None:
+    """Register the ``linear_probe`` evaluator."""
+    register(LinearProbe)

@@ -1,0 +1,284 @@
+"""The ``linear_probe`` evaluator: Places205-style linear classification of a frozen trunk, layer by layer.
+
+One forward pass of the trunk per batch feeds every requested layer's head (PROTOCOL.md, "Places205 linear
+classification"); features are pooled exactly as for the VOC07 SVM benchmark (sslreg.pooling).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator, model_validator
+
+from sslreg import Backbone, DatasetSource, DataSpec, EvalContext, EvalResult, Evaluator, EvaluatorConfig, LayerScore
+from sslreg.pooling import pool_features
+
+from sslreg_linear.data import Collate, make_loader
+from sslreg_linear.heads import LinearHeads
+from sslreg_linear.metrics import mean_average_precision, topk_accuracy
+from sslreg_linear.transforms import Preprocess
+
+logger = logging.getLogger(__name__)
+
+TargetKind = Literal["class", "multilabel"]
+
+
+class LinearProbeConfig(EvaluatorConfig):
+    """Options of ``linear_probe``. Defaults are sized for a CPU demo; descriptions give the paper's values."""
+
+    train: DataSpec = Field(
+        default_factory=lambda: DataSpec(name="embedded_shapes", split="train"),
+        description="Labelled training data (paper: Places205 train, 2.48M images).",
+    )
+    test: DataSpec = Field(
+        default_factory=lambda: DataSpec(name="embedded_shapes", split="test"),
+        description="Labelled validation data, same classes as train (paper: Places205 val, 20.5k images).",
+    )
+    image_size: int | None = Field(
+        None, ge=16, le=1024, description="Crop size fed to the trunk (None: the trunk's input_size, 224 for ResNet)."
+    )
+    batch_size: int = Field(32, ge=1, le=8192, description="Images per step (paper: 256).")
+    num_workers: int = Field(0, ge=0, le=128, description="DataLoader worker processes (0: load in the main process).")
+    epochs: int = Field(
+        10, ge=1, le=1000, description="Passes over train (paper: 140k iterations × 256 ≈ 14.5 Places205 epochs)."
+    )
+    lr: float = Field(0.05, gt=0.0, le=100.0, description="Initial learning rate of the heads (paper: 0.01).")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (paper: 0.9).")
+    nesterov: bool = Field(True, description="Nesterov momentum (paper: on).")
+    weight_decay: float = Field(
+        1e-4, ge=0.0, le=1.0, description="L2 on the linear weights; none on the head's BatchNorm (paper: 1e-4)."
+    )
+    lr_steps: list[int] = Field(
+        default_factory=lambda: [6, 8],
+        description="Epochs after which lr is multiplied by gamma; steps ≥ epochs never fire"
+        " (paper: every 40k iterations ≈ epochs 4, 8, 12).",
+    )
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="Learning-rate factor at each step (paper: 0.1).")
+    batch_norm: bool = Field(
+        True,
+        description="Per-channel BatchNorm on the pooled map before each linear layer, as the reference"
+        " benchmark does; False gives a plain nn.Linear per layer.",
+    )
+    crop_scale: tuple[float, float] = Field(
+        (0.08, 1.0), description="Area range of the training random-resized crop (paper: 0.08-1, torchvision's)."
+    )
+    test_crop_fraction: float = Field(
+        0.875,
+        gt=0.0,
+        le=1.0,
+        description="Test: resize the shorter side to image_size / this, then centre crop (0.875: 256 -> 224;"
+        " 1.0: no margin).",
+    )
+    amp: bool = Field(True, description="Run the frozen trunk under autocast on CUDA (ignored on CPU).")
+    device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
+    seed: int | None = Field(None, description="Seed for head init, shuffling and crops (None: the experiment seed).")
+
+    @field_validator("lr_steps")
+    @classmethod
+    def _increasing_steps(cls, steps: list[int]) -> list[int]:
+        if any(step < 1 for step in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError(f"lr_steps must be strictly increasing epochs ≥ 1, got {steps}")
+        return steps
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _scale_range(cls, scale: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 < scale[0] <= scale[1] <= 1.0:
+            raise ValueError(f"crop_scale must satisfy 0 < low ≤ high ≤ 1, got {scale}")
+        return scale
+
+    @field_validator("device")
+    @classmethod
+    def _torch_device(cls, device: str | None) -> str | None:
+        if device is not None:
+            try:
+                torch.device(device)
+            except (RuntimeError, ValueError):
+                raise ValueError(f"not a torch device: {device!r} (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+        return device
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> "LinearProbeConfig":
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs momentum > 0 (set nesterov: false or a momentum)")
+        return self
+
+
+def label_space(train: DatasetSource, test: DatasetSource) -> tuple[TargetKind, list[str]]:
+    """The shared target kind and class names of train and test, or a clear error."""
+    if train.target_kind != test.target_kind:
+        raise ValueError(
+            f"linear_probe: train data {train.name!r} has {train.target_kind!r} targets"
+            f" but test data {test.name!r} has {test.target_kind!r}"
+        )
+    if train.target_kind not in ("class", "multilabel"):
+        raise ValueError(
+            f"linear_probe: {train.name!r} has target_kind {train.target_kind!r};"
+            " linear classification needs 'class' or 'multilabel' targets"
+        )
+    if not train.class_names:
+        raise ValueError(f"linear_probe: {train.name!r} lists no class names")
+    if list(train.class_names) != list(test.class_names):
+        raise ValueError(f"linear_probe: class names of train ({train.name!r}) and test ({test.name!r}) differ")
+    return train.target_kind, list(train.class_names)
+
+
+def head_loss(logits: torch.Tensor, targets: torch.Tensor, target_kind: TargetKind) -> torch.Tensor:
+    """Cross-entropy for class labels; for multi-label targets BCE over present/absent, difficult (0) ignored."""
+    if target_kind == "class":
+        return F.cross_entropy(logits, targets)
+    known = (targets != 0).float()
+    total = F.binary_cross_entropy_with_logits(logits, (targets > 0).float(), weight=known, reduction="sum")
+    return total / known.sum().clamp(min=1.0)
+
+
+@dataclass
+class ProbeRun:
+    """One evaluation: the frozen trunk, its heads, and how images reach them."""
+
+    config: LinearProbeConfig
+    backbone: Backbone
+    heads: LinearHeads
+    layers: list[str]
+    target_kind: TargetKind
+    num_classes: int
+    image_size: int
+    device: torch.device
+    seed: int
+
+    def loader(self, source: DatasetSource, train: bool, epoch: int) -> torch.utils.data.DataLoader:
+        """One epoch of ``source``: augmented and shuffled for training, centre-cropped in order for testing."""
+        cfg = self.config
+        preprocess = Preprocess(
+            self.image_size, self.backbone.config.in_channels, train, cfg.crop_scale, cfg.test_crop_fraction
+        )
+        collate = Collate(self.target_kind, self.num_classes, source.name)
+        return make_loader(
+            source, preprocess, collate, epoch=epoch, seed=self.seed, shuffle=train,
+            batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+        )  # fmt: skip
+
+    def pooled(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ONE trunk pass (no gradients) for all layers, then the protocol's pooling."""
+        amp = self.config.amp and self.device.type == "cuda"
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=amp):
+            maps = self.backbone(images.to(self.device, non_blocking=True), self.layers)
+        maps = {layer: maps[layer].float() for layer in self.layers}
+        at_protocol_size = self.image_size == self.backbone.input_size
+        return pool_features(maps, self.backbone.pool_specs, at_protocol_size)
+
+    def train(self, source: DatasetSource) -> tuple[int, dict[str, float]]:
+        """SGD on all heads at once; returns the images skipped per epoch and each head's last-epoch mean loss."""
+        cfg = self.config
+        optimizer = torch.optim.SGD(
+            self.heads.param_groups(cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov
+        )
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.lr_steps, gamma=cfg.gamma)
+        mean_loss: dict[str, float] = {}
+        for epoch in range(cfg.epochs):
+            self.heads.train()
+            totals, steps, skipped = dict.fromkeys(self.layers, 0.0), 0, 0
+            for batch in self.loader(source, True, epoch):
+                skipped += batch.skipped
+                if batch.images is None or (cfg.batch_norm and len(batch.images) < 2):
+                    continue  # nothing readable, or one image: no batch statistics for the head's BatchNorm
+                targets = batch.targets.to(self.device)
+                logits = self.heads(self.pooled(batch.images))
+                losses = {layer: head_loss(out, targets, self.target_kind) for layer, out in logits.items()}
+                optimizer.zero_grad(set_to_none=True)
+                sum(losses.values()).backward()
+                optimizer.step()
+                for layer, loss in losses.items():
+                    totals[layer] += loss.item()
+                steps += 1
+            schedule.step()
+            if steps == 0:
+                raise ValueError(f"linear_probe: no usable training batch in {source.name!r}")
+            mean_loss = {layer: total / steps for layer, total in totals.items()}
+            logger.info("linear_probe epoch %d/%d: loss %s", epoch + 1, cfg.epochs, mean_loss)
+        return skipped, mean_loss
+
+    @torch.no_grad()
+    def predict(self, source: DatasetSource) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+        """Logits of every head on the readable images of ``source`` (on the CPU), their targets, the skip count."""
+        self.heads.eval()
+        skipped = 0
+        outputs: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.layers}
+        targets: list[torch.Tensor] = []
+        for batch in self.loader(source, False, 0):
+            skipped += batch.skipped
+            if batch.images is None:
+                continue
+            for layer, out in self.heads(self.pooled(batch.images)).items():
+                outputs[layer].append(out.float().cpu())
+            targets.append(batch.targets)
+        if not targets:
+            raise ValueError(f"linear_probe: no readable test images in {source.name!r}")
+        return {layer: torch.cat(chunks) for layer, chunks in outputs.items()}, torch.cat(targets), skipped
+
+
+class LinearProbe(Evaluator):
+    """Linear classifiers on each frozen layer's pooled features, trained together from one trunk pass."""
+
+    name: ClassVar[str] = "linear_probe"
+    Config: ClassVar[type[LinearProbeConfig]] = LinearProbeConfig
+    consumes: ClassVar[str] = "a frozen Backbone; labelled train/test data (class or multi-label targets)"
+    produces: ClassVar[str] = "top-1 (and top-5 with ≥5 classes) accuracy per layer; mAP for multi-label data"
+
+    config: LinearProbeConfig
+
+    def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
+        """Train one head per layer on ``train``, score them on ``test``."""
+        cfg = self.config
+        device = torch.device(cfg.device) if cfg.device else context.device
+        seed = context.seed if cfg.seed is None else cfg.seed
+        layers = backbone.resolve_layers(cfg.layers)
+        if backbone.config.in_channels not in (1, 3):
+            raise ValueError(
+                f"linear_probe: trunks with in_channels={backbone.config.in_channels} are not supported (use 1 or 3)"
+            )
+        train_source, test_source = context.build_dataset(cfg.train), context.build_dataset(cfg.test)
+        target_kind, class_names = label_space(train_source, test_source)
+        backbone.freeze().to(device)
+        heads = LinearHeads(
+            {layer: backbone.layer_channels[layer] for layer in layers},
+            backbone.pool_specs,
+            len(class_names),
+            batch_norm=cfg.batch_norm,
+            seed=seed,
+        ).to(device)
+        image_size = cfg.image_size or backbone.input_size
+        run = ProbeRun(cfg, backbone, heads, layers, target_kind, len(class_names), image_size, device, seed)
+        train_skipped, train_loss = run.train(train_source)
+        logits, targets, test_skipped = run.predict(test_source)
+        details = {
+            "num_classes": len(class_names),
+            "train_images": len(train_source) - train_skipped,
+            "test_images": len(targets),
+            "skipped_images": {"train": train_skipped, "test": test_skipped},
+            "image_size": image_size,
+            "epochs": cfg.epochs,
+            "head": "batchnorm+linear" if cfg.batch_norm else "linear",
+            "final_train_loss": train_loss,
+        }
+        return self._results(target_kind, logits, targets, details)
+
+    def _results(
+        self, target_kind: TargetKind, logits: dict[str, torch.Tensor], targets: torch.Tensor, details: dict
+    ) -> list[EvalResult]:
+        """top-1 (+ top-5 with ≥5 classes) for class targets; mAP (multi-label, BCE-trained heads) otherwise."""
+
+        def result(metric: str, score) -> EvalResult:
+            layers = {layer: LayerScore(mean=score(out)) for layer, out in logits.items()}
+            return EvalResult(evaluator=self.name, metric=metric, layers=layers, details=details)
+
+        if target_kind == "multilabel":
+            return [result("mAP (multi-label)", lambda out: mean_average_precision(out, targets))]
+        results = [result("top-1", lambda out: topk_accuracy(out, targets, 1))]
+        if details["num_classes"] >= 5:
+            results.append(result("top-5", lambda out: topk_accuracy(out, targets, 5)))
+        return results

@@ -10,46 +10,30 @@ import numpy as np
 import pytest
 import torch
 from pydantic import Field
-from torch import nn
 
-from sslreg import Backbone, BackboneConfig, DatasetConfig, DatasetSource, EvalContext, PoolSpec, Sample
+from sslreg import BackboneConfig, DatasetConfig, DatasetSource, EvalContext, Sample
+from sslreg.testing import TinyBackbone
 
-CLASSES = ("red", "green", "blue")
+#: The VOC devkit's 20 classes, so the fixture folder reads with the real voc07 source as well.
+CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+PALETTE = np.random.default_rng(123).integers(60, 256, (len(CLASSES), 3))
 
 
-class TinyTrunk(Backbone):
-    """Two strided convs (c1, c2); counts forward passes so tests can tell a cache hit from a recompute."""
-
-    name: ClassVar[str] = "tiny_trunk"
-    layer_names = ("c1", "c2")
-    input_size = 32
+class CountingTrunk(TinyBackbone):
+    """The conformance kit's tiny trunk, seeded, counting forward passes (a cache hit does none) and keeping the last input."""
 
     def __init__(self, config: BackboneConfig) -> None:
-        super().__init__(config)
         torch.manual_seed(config.seed or 0)
-        self.c1 = nn.Sequential(nn.Conv2d(config.in_channels, 4, 3, 2, 1), nn.ReLU())
-        self.c2 = nn.Sequential(nn.Conv2d(4, 8, 3, 2, 1), nn.ReLU())
+        super().__init__(config)
         self.calls = 0
-
-    @property
-    def layer_channels(self) -> dict[str, int]:
-        return {"c1": 4, "c2": 8}
-
-    @property
-    def layer_strides(self) -> dict[str, int]:
-        return {"c1": 2, "c2": 4}
-
-    @property
-    def pool_specs(self) -> dict[str, PoolSpec]:
-        return {"c1": PoolSpec(4, 4, 0, 4), "c2": PoolSpec(4, 4, 0, 2)}
 
     def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         self.calls += 1
-        wanted = self.resolve_layers(layers)
-        out = {"c1": self.c1(x)}
-        if "c2" in wanted:
-            out["c2"] = self.c2(out["c1"])
-        return {layer: out[layer] for layer in wanted}
+        self.last_input = x
+        return super().forward(x, layers)
 
 
 class VOCFolderConfig(DatasetConfig):
@@ -92,7 +76,7 @@ class VOCFolder(DatasetSource):
 
 
 def make_voc(root: Path, trainval: int = 12, test: int = 12, seed: int = 0) -> Path:
-    """Write a VOC2007 layout: each image shows a red/green/blue square per present class, noise elsewhere."""
+    """Write a VOC2007 layout: each present class draws its own colour patch in its own grid cell over noise."""
     rng = np.random.default_rng(seed)
     images, main = root / "VOC2007" / "JPEGImages", root / "VOC2007" / "ImageSets" / "Main"
     images.mkdir(parents=True)
@@ -100,13 +84,13 @@ def make_voc(root: Path, trainval: int = 12, test: int = 12, seed: int = 0) -> P
     lines: dict[str, dict[str, list[str]]] = {cls: {"trainval": [], "test": []} for cls in CLASSES}
     for index in range(trainval + test):
         split = "trainval" if index < trainval else "test"
-        image = rng.integers(0, 60, (48, 48, 3), dtype=np.uint8)
+        image = rng.integers(0, 50, (50, 50, 3), dtype=np.uint8)
         for column, cls in enumerate(CLASSES):
             present = (index + column) % 2 == 0 or rng.random() < 0.2
             label = 1 if present else (0 if rng.random() < 0.15 else -1)
             if present:
-                y, x = rng.integers(0, 28, 2)
-                image[y : y + 20, x : x + 20, column] = 230
+                y, x = 10 * (column // 5) + 1, 10 * (column % 5) + 1
+                image[y : y + 8, x : x + 8] = PALETTE[column]
             lines[cls][split].append(f"{index:06d} {label:2d}")
         cv2.imwrite(str(images / f"{index:06d}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     for cls, splits in lines.items():
@@ -121,13 +105,13 @@ def voc_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_trunk() -> Callable[..., TinyTrunk]:
+def make_trunk() -> Callable[..., CountingTrunk]:
     """Factory of frozen tiny trunks (options as BackboneConfig's)."""
-    return lambda **options: TinyTrunk(BackboneConfig(name="tiny_trunk", **{"seed": 0, **options})).freeze()
+    return lambda **options: CountingTrunk(BackboneConfig(name="tiny", **{"seed": 0, **options})).freeze()
 
 
 @pytest.fixture
-def trunk(make_trunk: Callable[..., TinyTrunk]) -> TinyTrunk:
+def trunk(make_trunk: Callable[..., CountingTrunk]) -> CountingTrunk:
     return make_trunk()
 
 

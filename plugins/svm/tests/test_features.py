@@ -26,25 +26,25 @@ def test_extract_shapes_targets_and_batch_independence(trunk, voc_dataset) -> No
     dataset = voc_dataset()
     one = extract_features(trunk, dataset, "all", image_size=32, batch_size=1)
     many = extract_features(trunk, dataset, "all", image_size=32, batch_size=5)
-    assert one.features["c1"].shape == (12, 4 * 4 * 4) and one.features["c2"].shape == (12, 8 * 2 * 2)
+    assert one.features["l1"].shape == (12, 8 * 4 * 4) and one.features["l2"].shape == (12, 16 * 4 * 4)
     np.testing.assert_array_equal(one.targets, dataset.labels)
-    assert one.class_names == ["red", "green", "blue"] and one.skipped == 0
-    for layer in ("c1", "c2"):
+    assert one.class_names == dataset.class_names and len(one.class_names) == 20 and one.skipped == 0
+    for layer in ("l1", "l2"):
         np.testing.assert_allclose(one.features[layer], many.features[layer], rtol=1e-5, atol=1e-6)
 
 
 def test_all_layers_in_one_pass_and_cache_reused(trunk, voc_dataset, tmp_path: Path) -> None:
     dataset = voc_dataset()
-    first = extract_features(trunk, dataset, ["c1"], image_size=32, batch_size=4, cache_dir=tmp_path)
-    assert trunk.calls == 3 and first.extracted == ["c1"]  # 12 images / 4 per batch
-    again = extract_features(trunk, dataset, ["c1"], image_size=32, batch_size=4, cache_dir=tmp_path)
+    first = extract_features(trunk, dataset, ["l1"], image_size=32, batch_size=4, cache_dir=tmp_path)
+    assert trunk.calls == 3 and first.extracted == ["l1"]  # 12 images / 4 per batch
+    again = extract_features(trunk, dataset, ["l1"], image_size=32, batch_size=4, cache_dir=tmp_path)
     assert trunk.calls == 3 and again.extracted == []
-    assert isinstance(again.features["c1"], np.memmap)
-    np.testing.assert_array_equal(first.features["c1"], again.features["c1"])
+    assert isinstance(again.features["l1"], np.memmap)
+    np.testing.assert_array_equal(first.features["l1"], again.features["l1"])
     both = extract_features(trunk, dataset, "all", image_size=32, batch_size=4, cache_dir=tmp_path)
-    assert trunk.calls == 6 and both.extracted == ["c2"]  # only the missing layer is computed
+    assert trunk.calls == 6 and both.extracted == ["l2"]  # only the missing layer is computed
     fresh = extract_features(trunk, dataset, "all", image_size=32, batch_size=4)
-    np.testing.assert_allclose(both.features["c2"], fresh.features["c2"], rtol=1e-6)
+    np.testing.assert_allclose(both.features["l2"], fresh.features["l2"], rtol=1e-6)
     assert not list(both.path.glob("*.tmp"))  # no temp file left behind
 
 
@@ -57,7 +57,7 @@ def test_cache_key_tracks_weights_config_and_size(trunk, make_trunk, voc_dataset
     other = make_trunk()
     assert key == feature_cache_key(other, dataset, 32)
     with torch.no_grad():
-        other.c1[0].weight[0, 0, 0, 0] += 1.0
+        other.l1[0].weight[0, 0, 0, 0] += 1.0
     assert key != feature_cache_key(other, dataset, 32)
 
 
@@ -65,14 +65,17 @@ def test_unreadable_images_are_skipped_and_counted(trunk, voc_dataset, voc_root:
     (voc_root / "VOC2007" / "JPEGImages" / "000003.jpg").write_bytes(b"not a jpeg")
     dataset = voc_dataset(max_bad_fraction=0.2)
     result = extract_features(trunk, dataset, "all", image_size=32, cache_dir=tmp_path)
-    assert result.skipped == 1 and len(result) == 11 and result.targets.shape == (11, 3)
+    assert result.skipped == 1 and len(result) == 11 and result.targets.shape == (11, 20)
     np.testing.assert_array_equal(result.targets, np.delete(dataset.labels, 3, axis=0))
     cached = extract_features(trunk, dataset, "all", image_size=32, cache_dir=tmp_path)
-    assert cached.skipped == 1 and cached.features["c2"].shape == (11, 32)
+    assert cached.skipped == 1 and cached.features["l2"].shape == (11, 256)
     with pytest.raises(ValueError, match="unreadable"):
         extract_features(trunk, voc_dataset(max_bad_fraction=0.01), "all", image_size=32)
 
 
 def test_colorization_trunk_gets_lightness(make_trunk, voc_dataset) -> None:
-    result = extract_features(make_trunk(in_channels=1), voc_dataset(), "c1", image_size=32)
-    assert result.features["c1"].shape == (12, 64)
+    trunk = make_trunk(in_channels=1)
+    result = extract_features(trunk, voc_dataset(), "l1", image_size=32)
+    assert result.features["l1"].shape == (12, 128)
+    assert trunk.last_input.shape[1:] == (1, 32, 32)
+    assert -1.0 <= float(trunk.last_input.min()) < 0.0 < float(trunk.last_input.max()) <= 1.0

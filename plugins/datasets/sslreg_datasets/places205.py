@@ -1,25 +1,42 @@
-"""places205: the Places205 file lists (``relative/path.jpg label_index`` lines) under an image root."""
+"""places205: the Places205 split lists (``relative/path.jpg label_index`` lines) over its images256 folder.
+
+Default layout under ``root`` (the official archives unpacked side by side)::
+
+    root/trainvalsplit_places205/{train,val}_places205.csv   (or root/{split}_places205.csv)
+    root/trainvalsplit_places205/categoryIndex_places205.csv (optional: class names)
+    root/images256/a/abbey/....jpg  (or root/data/vision/torralba/deeplearning/images256/, or root/ itself)
+"""
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from sslreg_datasets.base import FileSource, SourceConfig, existing_dir, existing_file, list_lines
+
+SPLIT_FOLDER = "trainvalsplit_places205"
+IMAGE_FOLDERS = ("images256", "data/vision/torralba/deeplearning/images256", ".")
 
 
 class Places205Config(SourceConfig):
     """Options of places205."""
 
     name: str = "places205"
-    root: str = Field(..., description="Folder the image paths of the list are relative to (Places205's data/vision/torralba/deeplearning/images256).")
-    list: str = Field(..., description="Split file, e.g. trainvalsplit_places205/train_places205.csv: 'path label' lines.")
+    root: str = Field(..., description="The Places205 folder (split lists and images256/ inside, see the module doc).")
+    split: Literal["train", "val"] = Field("train", description="Official split: train (2.45M) or val (20.5k).")
+    list: str | None = Field(None, description="Split file to read instead of the split's default csv.")
+    images: str | None = Field(None, description="Folder the list's paths are relative to (default: found under root).")
     categories: str | None = Field(
-        None, description="Optional categoryIndex_places205.csv ('/a/abbey 0' lines) for class names."
+        None, description="categoryIndex_places205.csv ('/a/abbey 0' lines) for class names (default: found under root)."
     )
     num_classes: int = Field(205, ge=1, description="Number of scene classes; labels must be below it.")
+
+
+def _first(root: Path, candidates: builtins.list[str]) -> Path | None:
+    return next((root / c for c in candidates if (root / c).exists()), None)
 
 
 class Places205(FileSource):
@@ -33,8 +50,12 @@ class Places205(FileSource):
 
     def __init__(self, config: Places205Config) -> None:
         super().__init__(config)
-        self._root = existing_dir(config.root, self.name)
-        listing = existing_file(config.list, self.name, "list")
+        root = existing_dir(config.root, self.name)
+        csv = f"{config.split}_places205.csv"
+        default_list = _first(root, [f"{SPLIT_FOLDER}/{csv}", csv]) or root / SPLIT_FOLDER / csv
+        listing = existing_file(config.list or default_list, self.name, "list")
+        images = config.images or _first(root, [f for f in IMAGE_FOLDERS if (root / f).is_dir()]) or root
+        self._root = existing_dir(images, self.name, "images")
         files, targets = [], []
         for number, text in list_lines(listing):
             parts = text.split()
@@ -49,8 +70,10 @@ class Places205(FileSource):
             raise ValueError(f"dataset {self.name!r}: list {str(listing)!r} names no images")
         self._files, self._targets = files, targets
         self._classes = [str(index) for index in range(config.num_classes)]
-        if config.categories:
-            self._read_categories(existing_file(config.categories, self.name, "categories"))
+        names = "categoryIndex_places205.csv"
+        categories = config.categories or _first(root, [f"{SPLIT_FOLDER}/{names}", names])
+        if categories:
+            self._read_categories(existing_file(categories, self.name, "categories"))
 
     def _read_categories(self, file: Path) -> None:
         for number, text in list_lines(file):
@@ -60,5 +83,5 @@ class Places205(FileSource):
             self._classes[int(parts[1])] = parts[0].strip("/").split("/", 1)[-1]
 
     @property
-    def class_names(self) -> list[str]:
+    def class_names(self) -> builtins.list[str]:
         return list(self._classes)

@@ -44,6 +44,9 @@ class ShardsConfig(SourceConfig):
     label_extension: str | None = Field(
         None, description="Member holding an integer class label (e.g. 'cls'); None: unlabeled."
     )
+    split_by_worker: bool = Field(
+        True, description="Give each DataLoader worker its own shards (False: every worker reads all this rank's shards)."
+    )
     shuffle_shards: bool = Field(True, description="Reshuffle the shard order every epoch from (seed, epoch).")
     seed: int = Field(0, description="Seed of the shard order.")
 
@@ -77,6 +80,8 @@ class Shards(DatasetSource):
                 f"dataset {self.name!r}: {len(missing)} of {len(self.urls)} shards missing, first {missing[:1]}"
                 if missing else f"dataset {self.name!r}: urls {config.urls!r} name no shards"
             )  # fmt: skip
+        #: True when stream() already splits by DataLoader worker (callers must then not split again).
+        self.splits_by_worker: bool = config.split_by_worker
         if config.label_extension:
             self.target_kind = "class"  # labelled shards: overrides the class default for this instance
         self.bad_images = BadImageCounter(
@@ -111,7 +116,7 @@ class Shards(DatasetSource):
         import torch.utils.data  # only needed to find the DataLoader worker we run in
 
         worker = torch.utils.data.get_worker_info()
-        if worker is not None:
+        if worker is not None and self.splits_by_worker:
             mine = mine[worker.id :: worker.num_workers]
         keep = None
         if self.config.subset is not None and self.config.num_images:

@@ -55,6 +55,7 @@ def test_workers_split_a_ranks_shards(shard_dir: Path, monkeypatch: pytest.Monke
         monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda info=info: info)
         per_worker.append(keys(source))
     assert sorted(per_worker[0] + per_worker[1]) == sorted(everything) and per_worker[0] and per_worker[1]
+    assert keys(shards(shard_dir, max_bad_fraction=0.5, split_by_worker=False)) == everything  # worker 1 reads all
 
 
 def test_epoch_order_is_seeded(shard_dir: Path) -> None:

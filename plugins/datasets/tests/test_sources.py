@@ -138,12 +138,23 @@ def test_places205(class_folder: Path, tmp_path: Path) -> None:
     listing.write_text("cat/0.jpg 3\ndog/1.jpg 0\nfish/0.jpg 204\n")
     categories = tmp_path / "categoryIndex_places205.csv"
     categories.write_text("/a/abbey 0\n/f/field/wild 3\n")
-    source = build(name="places205", root=str(class_folder), list=str(listing), categories=str(categories))
+    source = build("places205", root=str(tmp_path), list=str(listing), images=str(class_folder))
     assert [(s.key, s.target) for s in map(source.load, range(3))] == [("cat/0.jpg", 3), ("dog/1.jpg", 0), ("fish/0.jpg", 204)]
     assert len(source.class_names) == 205 and source.class_names[:4] == ["abbey", "1", "2", "field/wild"]
     listing.write_text("cat/0.jpg 205\n")
     with pytest.raises(ValueError, match=r"train_places205.csv:1: expected 'path label'"):
-        build(name="places205", root=str(class_folder), list=str(listing))
+        build("places205", root=str(tmp_path), images=str(class_folder))
+
+
+def test_places205_default_layout(class_folder: Path, tmp_path: Path) -> None:
+    root = tmp_path / "places"
+    (root / "trainvalsplit_places205").mkdir(parents=True)
+    class_folder.rename(root / "images256")
+    (root / "trainvalsplit_places205" / "val_places205.csv").write_text("dog/0.jpg 1\n")
+    source = build("places205", root=str(root), split="val")
+    assert len(source) == 1 and source.load(0).target == 1 and source.class_names[1] == "1"
+    with pytest.raises(FileNotFoundError, match="'places205': list .*train_places205.csv' does not exist"):
+        build("places205", root=str(root))
 
 
 def test_subsets_are_deterministic_and_seeded(tmp_path: Path, write_image: Callable[..., Path]) -> None:
@@ -160,3 +171,15 @@ def test_subsets_are_deterministic_and_seeded(tmp_path: Path, write_image: Calla
         a.load(10)
     with pytest.raises(ValueError, match=r"dataset 'image_folder': subset=41 is larger than the 40 images"):
         len(build(name="image_folder", root=root, subset=41))
+
+
+def test_sources_pickle_for_dataloader_workers(class_folder: Path) -> None:
+    import pickle
+
+    for source in (
+        build("labeled_folder", root=str(class_folder)),
+        build("embedded_shapes", num_images=4),
+        build("embedded_photos", num_crops=4, photos=["chelsea"]),
+    ):
+        copy = pickle.loads(pickle.dumps(source))
+        np.testing.assert_array_equal(copy.load(1).image, source.load(1).image)

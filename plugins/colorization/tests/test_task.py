@@ -1,0 +1,129 @@
+"""The colorization task: samples, model, loss, registration."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from sslreg_colorization import Colorization, ColorizationConfig
+
+
+@pytest.fixture()
+def task(gamut_dir):
+    return Colorization(ColorizationConfig(name="colorization", image_size=32, cache_dir=str(gamut_dir), head_channels=16))
+
+
+def photo(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+
+
+def test_registered_with_complexity_k():
+    from sslreg.plugins import get_registry
+
+    entry = get_registry().get("pretext", "colorization")
+    assert entry.cls is Colorization and entry.cls.input_channels == 1
+    task = get_registry().build("pretext", {"name": "colorization", "num_neighbors": 40})
+    assert task.complexity == ("num_neighbors", 40)
+
+
+def test_config_bounds():
+    with pytest.raises(ValueError, match="num_neighbors"):
+        ColorizationConfig(name="colorization", num_neighbors=314)
+    with pytest.raises(ValueError, match="multiple of target_stride"):
+        Colorization(ColorizationConfig(name="colorization", image_size=30, target_stride=4))
+
+
+def test_sample_shapes_and_determinism(task):
+    inputs, target = task.make_sample(photo(), np.random.default_rng(3))
+    assert inputs.shape == (1, 32, 32) and inputs.dtype == torch.float32
+    assert target.shape == (2, 8, 8) and target.dtype == torch.float32
+    assert -1.0 <= inputs.min() and inputs.max() <= 1.0
+    again = task.make_sample(photo(), np.random.default_rng(3))
+    assert torch.equal(inputs, again[0]) and torch.equal(target, again[1])
+
+
+def test_small_images_are_scaled_up(task):
+    inputs, target = task.make_sample(photo()[:10, :20], np.random.default_rng(0))
+    assert inputs.shape == (1, 32, 32) and target.shape == (2, 8, 8)
+
+
+def test_task_pickles_for_dataloader_workers(task):
+    task.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
+    task._tensors(torch.device("cpu"))
+    clone = pickle.loads(pickle.dumps(task))
+    assert clone._device_cache == {} and clone.num_bins == task.num_bins
+
+
+def test_model_and_loss_backward(task, tiny_trunk):
+    torch.manual_seed(0)
+    model = task.build_model(tiny_trunk())
+    assert model.layer == "conv3" and model.head.ab_bins.shape == (task.num_bins, 2)
+    batch = [task.make_sample(photo(i), np.random.default_rng(i)) for i in range(3)]
+    inputs, targets = (torch.stack(part) for part in zip(*batch))
+    task.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
+    loss = task.loss(model, inputs, targets)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert loss.item() > 0
+    loss.backward()
+    assert model.trunk.stages["conv1"][0].weight.grad.abs().sum() > 0
+
+
+def test_loss_equals_dense_cross_entropy(task, tiny_trunk):
+    from sslreg_colorization.encoding import nearest_bin, soft_encode
+
+    torch.manual_seed(0)
+    model = task.build_model(tiny_trunk()).eval()
+    inputs, targets = (x[None] for x in task.make_sample(photo(), np.random.default_rng(0)))
+    rng = np.random.default_rng(1)
+    priors = rng.random(task.num_bins)
+    task.set_priors(priors / priors.sum())
+    bins = torch.from_numpy(task.bins)
+    dense = soft_encode(targets, bins, task.k)
+    log_p = torch.log_softmax(model(inputs, (8, 8)), dim=1)
+    w = torch.from_numpy(task.class_weights).float()[nearest_bin(targets, bins)]
+    expected = (-(dense * log_p).sum(1) * w).mean()
+    torch.testing.assert_close(task.loss(model, inputs, targets), expected)
+
+
+def test_a_few_steps_on_one_batch_lower_the_loss(task, tiny_trunk):
+    torch.manual_seed(0)
+    model = task.build_model(tiny_trunk())
+    batch = [task.make_sample(photo(i), np.random.default_rng(i)) for i in range(4)]
+    inputs, targets = (torch.stack(part) for part in zip(*batch))
+    task.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss = task.loss(model, inputs, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.85 * losses[0]
+
+
+def test_three_channel_trunk_is_refused(task, example):
+    trunk = example.TinyTrunk(example.TinyTrunkConfig(name="tiny_trunk", in_channels=3))
+    with pytest.raises(ValueError, match="in_channels: 1"):
+        task.build_model(trunk)
+
+
+def test_k_above_q_uses_all_bins_with_a_warning(gamut_dir, tiny_trunk):
+    task = Colorization(ColorizationConfig(name="colorization", num_neighbors=313, cache_dir=str(gamut_dir)))
+    assert task.k == task.num_bins == 262
+    with pytest.warns(UserWarning, match="exceeds"):
+        task.build_model(tiny_trunk())
+
+
+def test_resnet_trunk_from_backbones_plugin(task):
+    pytest.importorskip("sslreg_backbones")
+    from sslreg.plugins import get_registry
+
+    trunk = get_registry().build("backbone", {"name": "resnet18", "in_channels": 1, "seed": 0})
+    model = task.build_model(trunk)
+    assert model.layer == "res5"
+    inputs, targets = (x[None] for x in task.make_sample(photo(), np.random.default_rng(0)))
+    task.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
+    model.eval()
+    assert torch.isfinite(task.loss(model, inputs, targets))

@@ -1,0 +1,57 @@
+"""The N-way Siamese Jigsaw network: one shared trunk over all tiles, per-tile features concatenated in
+tile order, fully connected layers to |P| classes (Noroozi & Favaro 2016, Fig. 3)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sslreg import Backbone, PretextModel
+
+
+class JigsawHead(nn.Module):
+    """Per-tile global average pool + fc (``tile_dim``), concatenation of the tiles, fc (``hidden_dim``), fc (|P|)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_tiles: int,
+        num_classes: int,
+        tile_dim: int = 1024,
+        hidden_dim: int = 4096,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.num_tiles = num_tiles
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.tile_fc = nn.Sequential(nn.Linear(in_channels, tile_dim), nn.ReLU(inplace=True))
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(num_tiles * tile_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, num_classes),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B*num_tiles, C, h, w) trunk features, tiles of one puzzle consecutive -> (B, |P|) logits."""
+        per_tile = self.tile_fc(self.pool(features).flatten(1))
+        return self.classifier(per_tile.reshape(-1, self.num_tiles * per_tile.shape[1]))
+
+
+class JigsawModel(PretextModel):
+    """Trunk + JigsawHead. ``forward(tiles)`` takes (B, num_tiles, C, T, T) and returns (B, |P|) logits."""
+
+    def __init__(self, trunk: Backbone, head: JigsawHead) -> None:
+        super().__init__(trunk, head)
+        self.layer = trunk.layer_names[-1]
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        """Run the trunk once on all B*num_tiles tiles as one batch, then the head."""
+        if tiles.ndim != 5:
+            raise ValueError(f"jigsaw: expected tiles of shape (B, tiles, C, T, T), got {tuple(tiles.shape)}")
+        if tiles.shape[1] != self.head.num_tiles:
+            raise ValueError(f"jigsaw: expected {self.head.num_tiles} tiles per puzzle, got {tiles.shape[1]}")
+        batch = tiles.flatten(0, 1)
+        features = self.trunk(batch, [self.layer])[self.layer]
+        return self.head(features)

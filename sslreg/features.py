@@ -178,12 +178,6 @@ def _run_trunk(
                     out[layer] = allocate(layer, capacity, rows.shape[1])
                 out[layer][start:stop] = rows
             targets.extend(sample.target for sample in batch)
-    total = len(targets) + skipped
-    bad = dataset.config.max_bad_fraction
-    if total and skipped / total > bad:
-        raise ValueError(
-            f"dataset {dataset.name!r}: {skipped} of {total} images unreadable, more than max_bad_fraction={bad}"
-        )
     if not targets:
         raise ValueError(f"dataset {dataset.name!r}: no readable image to extract features from")
     features = {layer: array[: len(targets)] for layer, array in out.items()}

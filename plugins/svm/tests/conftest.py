@@ -1,20 +1,21 @@
-"""Tiny fixtures for the SVM plugin's tests: a counting random trunk, a VOC-layout folder and its reader."""
+"""Tiny fixtures for the SVM plugin's tests: a counting random trunk and a VOC-layout folder read by voc07."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, ClassVar, Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from pydantic import Field
 
-from sslreg import BackboneConfig, DatasetConfig, DatasetSource, EvalContext, Sample
+from sslreg import BackboneConfig, DatasetSource, EvalContext
+from sslreg.plugins import get_registry
+from sslreg.registry import UnknownComponent
 from sslreg.testing import TinyBackbone
 
-#: The VOC devkit's 20 classes, so the fixture folder reads with the real voc07 source as well.
+#: The VOC devkit's 20 classes (voc07 reads a class file for each).
 CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
@@ -34,45 +35,6 @@ class CountingTrunk(TinyBackbone):
         self.calls += 1
         self.last_input = x
         return super().forward(x, layers)
-
-
-class VOCFolderConfig(DatasetConfig):
-    """Options of the test-only VOC reader."""
-
-    root: Path = Field(description="Folder holding VOC2007/.")
-    split: str = Field("trainval", description="trainval or test.")
-
-
-class VOCFolder(DatasetSource):
-    """Test-only reader of a VOC devkit layout: JPEGImages + ImageSets/Main/<class>_<split>.txt (1/-1/0)."""
-
-    name: ClassVar[str] = "voc_folder_test"
-    Config: ClassVar[type[VOCFolderConfig]] = VOCFolderConfig
-    target_kind: ClassVar[str] = "multilabel"
-
-    def __init__(self, config: VOCFolderConfig) -> None:
-        super().__init__(config)
-        main = config.root / "VOC2007" / "ImageSets" / "Main"
-        columns = []
-        for cls in CLASSES:
-            rows = [line.split() for line in (main / f"{cls}_{config.split}.txt").read_text().splitlines()]
-            self.ids = [row[0] for row in rows]
-            columns.append([int(row[1]) for row in rows])
-        self.labels = np.array(columns, dtype=np.int8).T
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(CLASSES)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def load(self, index: int) -> Sample | None:
-        path = self.config.root / "VOC2007" / "JPEGImages" / f"{self.ids[index]}.jpg"
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            return None
-        return Sample(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), self.labels[index], self.ids[index])
 
 
 def make_voc(root: Path, trainval: int = 12, test: int = 12, seed: int = 0) -> Path:
@@ -116,21 +78,30 @@ def trunk(make_trunk: Callable[..., CountingTrunk]) -> CountingTrunk:
 
 
 @pytest.fixture
-def voc_dataset(voc_root: Path) -> Callable[..., VOCFolder]:
-    """Factory of readers of the fixture folder: ``voc_dataset(split="trainval", **DatasetConfig options)``."""
-    return lambda split="trainval", **options: VOCFolder(
-        VOCFolderConfig(name="voc_folder_test", root=voc_root, split=split, **options)
+def voc_dataset(voc_root: Path) -> Callable[..., DatasetSource]:
+    """Factory of sslreg-datasets' voc07 sources on the fixture folder: ``voc_dataset(split="trainval", **options)``."""
+    registry = get_registry()
+    try:
+        registry.get("dataset", "voc07")
+    except UnknownComponent:
+        pytest.skip("needs the voc07 source of sslreg-datasets")
+    return lambda split="trainval", **options: registry.build(
+        "dataset", {"name": "voc07", "root": str(voc_root), "split": split, **options}
     )
 
 
 @pytest.fixture
-def context(tmp_path: Path, voc_dataset: Callable[..., VOCFolder]) -> EvalContext:
-    """An EvalContext whose datasets are read from the fixture folder; `split: train` maps to trainval."""
+def voc_data(voc_root: Path, voc_dataset: Callable[..., DatasetSource]) -> dict[str, dict[str, str]]:
+    """``train``/``test`` options of an SVM evaluator: voc07 trainval and test on the fixture folder."""
+    return {split: {"name": "voc07", "root": str(voc_root), "split": name} for split, name in
+            (("train", "trainval"), ("test", "test"))}  # fmt: skip
 
-    def build(spec: object) -> VOCFolder:
-        options = dict(spec if isinstance(spec, dict) else spec.model_dump())
-        split = {"train": "trainval"}.get(options.get("split"), options.get("split", "trainval"))
-        extra = {key: value for key, value in options.items() if key not in ("name", "split")}
-        return voc_dataset(split, **extra)
+
+@pytest.fixture
+def context(tmp_path: Path) -> EvalContext:
+    """An EvalContext that builds datasets from the registry, as the runner does, on CPU, with seed 0."""
+
+    def build(spec: object) -> DatasetSource:
+        return get_registry().build("dataset", spec if isinstance(spec, dict) else spec.model_dump())
 
     return EvalContext(device=torch.device("cpu"), cache_dir=tmp_path / "cache", seed=0, build_dataset=build)

@@ -57,8 +57,9 @@ def test_run_low_shot_learns_and_is_deterministic() -> None:
     np.testing.assert_array_equal(outcome.map_per_cost, again.map_per_cost)
 
 
-def test_low_shot_evaluator_end_to_end(trunk, context) -> None:
-    config = LowShot.Config(name="low_shot", image_size=32, shots=[1, 2], samples=2, costs=[0.1, 1.0], batch_size=8)
+def test_low_shot_evaluator_end_to_end(trunk, context, voc_data) -> None:
+    options = dict(image_size=32, shots=[1, 2], samples=2, costs=[0.1, 1.0], batch_size=8)
+    config = LowShot.Config(name="low_shot", **voc_data, **options)
     results = LowShot(config).evaluate(trunk, context)
     assert [result.metric for result in results] == ["low-shot mAP k=1", "low-shot mAP k=2"]
     for result in results:

@@ -28,7 +28,12 @@ def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Coloriz
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"colorize: checkpoint {str(path)!r} does not exist")
-    state = torch.load(path, map_location=device, weights_only=True)
+    from sslreg.runner.compat import load_checkpoint  # torch.load(weights_only=True), numpy dtypes allowed
+
+    try:
+        state = load_checkpoint(path, map_location=device)
+    except Exception as error:  # noqa: BLE001 - unpickling raises many types; the user needs one line
+        raise ValueError(f"colorize: {str(path)!r} could not be loaded ({type(error).__name__})") from None
     try:
         pretrain = state["meta"]["config"]["pretrain"]
         backbone_options, pretext_options = dict(pretrain["backbone"]), dict(pretrain["pretext"])
@@ -41,6 +46,7 @@ def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Coloriz
         raise ValueError(f"colorize: {str(path)!r} was trained with pretext {pretext_options.get('name')!r}, not colorization")
     registry = get_registry()
     task = registry.build("pretext", pretext_options)
+    backbone_options["in_channels"] = task.input_channels  # as the runner does: the config may keep the default 3
     model = task.build_model(registry.build("backbone", backbone_options))
     model.load_state_dict(weights)
     return task, model.to(device).eval()

@@ -33,7 +33,7 @@ def gamut_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache directory holding the computed gamut bins, shared by the session (computing takes seconds)."""
     from sslreg_colorization.bins import gamut_bins
 
-    path = tmp_path_factory.mktemp("colorization-cache")
+    path = tmp_path_factory.mktemp("cache") / "colorization"  # the layout of $SSLREG_CACHE/colorization
     gamut_bins(path)
     return path
 

@@ -84,3 +84,13 @@ def test_checkpoint_of_another_task_is_refused(tmp_path, image_files, tiny_trunk
     torch.save({"weights": {}}, path)
     assert run(str(path), image_files[0]) == 2
     assert "not an sslreg pretraining checkpoint" in capsys.readouterr().err
+    path.write_bytes(b"not a checkpoint")
+    assert run(str(path), image_files[0]) == 2
+    assert "could not be loaded" in capsys.readouterr().err
+
+
+def test_backbone_in_channels_left_at_default_is_overridden(checkpoint, image_files, tmp_path):
+    state = torch.load(checkpoint, weights_only=True)
+    state["meta"]["config"]["pretrain"]["backbone"]["in_channels"] = 3  # what a dumped experiment config holds
+    torch.save(state, checkpoint)
+    assert run(str(checkpoint), image_files[0], "--out", str(tmp_path / "o.png")) == 0

@@ -1,0 +1,135 @@
+"""Keep mmengine 0.10.7 checkpoints loadable with ``torch.load(weights_only=True)`` without allow-listing code.
+
+mmengine stores the message hub's ``HistoryBuffer`` objects in every checkpoint, and those pickle their statistics
+methods as bound methods (resolved through ``getattr``). Allow-listing ``getattr`` would let a checkpoint run any
+code, so instead the buffers are turned into plain numbers and lists before saving (:func:`plain_message_hub`) and
+rebuilt after loading (:func:`restore_message_hub`). The only extra globals a checkpoint may then hold are numpy
+arrays, scalars and dtypes (:data:`NUMPY_SAFE_GLOBALS`), allowed for the duration of one load.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+#: Marker of a HistoryBuffer turned into plain data.
+BUFFER_TAG = "__history_buffer__"
+
+
+def _numpy_globals() -> list[Any]:
+    """numpy's array, scalar and dtype reconstructors: data only, no callable that can run arbitrary code."""
+    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed np.core to np._core
+    dtype_classes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGSUV"}
+    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype, *sorted(dtype_classes, key=str)]
+
+
+#: Exactly the globals allowed on top of torch's own weights-only set.
+NUMPY_SAFE_GLOBALS: list[Any] = _numpy_globals()
+
+_PLAIN = (bool, int, float, str, type(None), torch.Tensor, np.ndarray, np.generic)
+
+
+def _plain_value(value: Any) -> Any:
+    """``value`` if it is made only of plain data, else ``None`` (not worth a code-executing checkpoint)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_plain_value(item) for item in value]
+        return None if any(i is None and v is not None for i, v in zip(items, value)) else type(value)(items)
+    if isinstance(value, dict):
+        items = {key: _plain_value(item) for key, item in value.items()}
+        bad = any(not isinstance(k, (str, int)) for k in value) or any(
+            items[k] is None and value[k] is not None for k in value
+        )
+        return None if bad else items
+    return None
+
+
+def plain_message_hub(state: dict[str, Any]) -> dict[str, Any]:
+    """A message-hub state dict with every HistoryBuffer as ``{BUFFER_TAG: True, log, count, max_length}``.
+
+    Runtime entries that are not plain data are dropped (they would need arbitrary globals to load).
+    """
+    scalars = {}
+    for key, buffer in state.get("log_scalars", {}).items():
+        if isinstance(buffer, HistoryBuffer):
+            log, count = buffer.data
+            scalars[key] = {
+                BUFFER_TAG: True,
+                "log": np.asarray(log, dtype=np.float64).tolist(),
+                "count": np.asarray(count, dtype=np.float64).tolist(),
+                "max_length": int(buffer.max_length),
+            }
+    info = {}
+    for key, value in state.get("runtime_info", {}).items():
+        plain = _plain_value(value)
+        if plain is not None or value is None:
+            info[key] = plain
+    resumed = {str(k): bool(v) for k, v in state.get("resumed_keys", {}).items()}
+    return {"log_scalars": scalars, "runtime_info": info, "resumed_keys": resumed}
+
+
+def restore_message_hub(state: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`plain_message_hub`: rebuild the HistoryBuffer objects mmengine expects."""
+    scalars = {}
+    for key, value in state.get("log_scalars", {}).items():
+        if isinstance(value, dict) and value.get(BUFFER_TAG):
+            scalars[key] = HistoryBuffer(value["log"], value["count"], value["max_length"])
+        else:
+            scalars[key] = value
+    return {**state, "log_scalars": scalars}
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``, allowing numpy data types and nothing else extra."""
+    with torch.serialization.safe_globals(NUMPY_SAFE_GLOBALS):
+        checkpoint = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("message_hub"), dict):
+        checkpoint["message_hub"] = restore_message_hub(checkpoint["message_hub"])
+    return checkpoint
+
+
+def _publish(temporary: str, path: Path) -> None:
+    """Give the temporary file the usual permissions (mkstemp makes it private) and move it into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, path)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(obj, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        _publish(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write a text file atomically (temporary file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        _publish(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

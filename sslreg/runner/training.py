@@ -1,0 +1,238 @@
+"""Pretraining: build task, trunk and data from the registry and train them with mmengine's Runner."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from mmengine.hooks import Hook
+
+import sslreg
+from sslreg.experiment import ExperimentConfig
+from sslreg.registry import Registry
+from sslreg.runner import compat
+from sslreg.runner.data import EpochSampler, PretextDataset, PretextStream, collate, prepare_images
+from sslreg.runner.hooks import BadImageHook, ProgressHook, SafeCheckpointHook
+from sslreg.runner.model import PretextRunnerModel
+
+TRUNK_FILE = "trunk.pth"
+#: Images handed to ``task.prepare`` (e.g. colour priors): a bounded deterministic sample.
+PREPARE_IMAGES = 1000
+_CHECKPOINT = re.compile(r"^epoch_(\d+)\.pth$")
+
+
+@dataclass
+class PretrainOutcome:
+    """What pretraining left behind."""
+
+    trunk_path: Path
+    iterations: int
+    epochs: int
+    bad_images: int
+    seen_images: int
+    resumed_from: Path | None = None
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment (0, 1 without it)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete ``epoch_N.pth`` in ``run_dir`` (partial files have another name)."""
+    found = [(int(m.group(1)), p) for p in run_dir.glob("epoch_*.pth") if (m := _CHECKPOINT.match(p.name))]
+    return max(found)[1] if found else None
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is present, else 'cpu'; anything else as given (checked)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"pretrain.schedule.device: {device!r} asked for, but no GPU is available")
+    return device
+
+
+def _plan_epochs(schedule: Any, size: int, world_size: int) -> tuple[int, int | None, int]:
+    """(epochs, samples per epoch or None for all, iterations per epoch) honouring ``max_iters``."""
+    if schedule.batch_size % world_size:
+        raise ValueError(
+            f"pretrain.schedule.batch_size: {schedule.batch_size} is not divisible by {world_size} processes"
+        )
+    if size == 0:
+        raise ValueError("pretrain.data: the dataset is empty")
+    full = max(1, size // schedule.batch_size) if size >= schedule.batch_size else 1
+    if schedule.max_iters is None:
+        return schedule.epochs, None, full
+    epochs = math.ceil(schedule.max_iters / full)
+    per_epoch = math.ceil(schedule.max_iters / epochs)
+    return epochs, min(size, per_epoch * schedule.batch_size), per_epoch
+
+
+def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path, resume_from: Path | None) -> Any:
+    """A SafeRunner for ``experiment.pretrain``: SGD + warm-up/steps, checkpoints, TensorBoard, DDP when launched."""
+    from sslreg.runner.engine import SafeRunner
+
+    pretrain, seed = experiment.pretrain, experiment.seed
+    schedule = pretrain.schedule
+    rank, world_size = world()
+    device = resolve_device(schedule.device)
+    task = registry.build("pretext", pretrain.pretext)
+    source = registry.build("dataset", pretrain.data)
+    trunk_config = registry.config("backbone", pretrain.backbone).model_copy(
+        update={"in_channels": task.input_channels}
+    )
+    init_seed = trunk_config.seed if getattr(trunk_config, "seed", None) is not None else seed
+    torch.manual_seed(init_seed)
+    trunk = registry.build("backbone", trunk_config)
+    model = PretextRunnerModel(task, task.build_model(trunk))
+    task.prepare(prepare_images(source, PREPARE_IMAGES, seed), run_dir / "prepare")
+
+    try:
+        size = len(source)
+    except TypeError:
+        raise ValueError(
+            f"pretrain.data: the length of stream {pretrain.data.name!r} is unknown; give its image count"
+            " (e.g. num_images) or a subset"
+        ) from None
+    epochs, samples_per_epoch, _ = _plan_epochs(schedule, size, world_size)
+    per_rank = schedule.batch_size // world_size
+    if source.is_stream:
+        stream_samples = (samples_per_epoch or size) // world_size
+        dataset: Any = PretextStream(source, task, seed, stream_samples)
+        sampler = None
+    else:
+        dataset = PretextDataset(source, task, seed)
+        sampler = dict(type=EpochSampler, shuffle=True, samples_per_epoch=samples_per_epoch)
+    drop_last = (samples_per_epoch or size) >= schedule.batch_size
+    loader = dict(
+        batch_size=per_rank,
+        num_workers=schedule.num_workers,
+        persistent_workers=schedule.num_workers > 0 and not source.is_stream,
+        pin_memory=device.startswith("cuda"),
+        drop_last=drop_last,
+        sampler=sampler,
+        dataset=dataset,
+        collate_fn=collate,
+    )
+    use_amp = schedule.amp and device.startswith("cuda")
+    schedulers: list[dict[str, Any]] = []
+    if schedule.warmup_iters:
+        schedulers.append(
+            dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=schedule.warmup_iters)
+        )
+    if schedule.lr_steps:
+        schedulers.append(dict(type="MultiStepLR", by_epoch=True, milestones=list(schedule.lr_steps), gamma=schedule.lr_gamma))
+    distributed = world_size > 1
+    if distributed and not device.startswith("cuda") and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="gloo")  # mmengine's launcher assumes CUDA devices
+    # on CPU, DDP needs device_ids=None (mmengine passes the local rank, a CUDA index)
+    wrapper = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False) if (
+        distributed and not device.startswith("cuda")) else None
+    custom_hooks = [
+        SafeCheckpointHook(),
+        BadImageHook(pretrain.data.name, getattr(pretrain.data, "max_bad_fraction", 0.05)),
+        ProgressHook(schedule.batch_size, schedule.log_interval),
+    ]
+    if source.is_stream:
+        custom_hooks.append(_StreamEpochHook())
+    runner = SafeRunner(
+        model=model,
+        work_dir=str(run_dir),
+        experiment_name=f"{experiment.name}_{uuid.uuid4().hex[:8]}",
+        train_dataloader=loader,
+        train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=epochs + 1),
+        optim_wrapper=dict(
+            type="AmpOptimWrapper" if use_amp else "OptimWrapper",
+            optimizer=dict(type="SGD", lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay),
+        ),
+        param_scheduler=schedulers or None,
+        default_hooks=dict(
+            runtime_info=dict(type="RuntimeInfoHook"),
+            timer=dict(type="IterTimerHook"),
+            sampler_seed=dict(type="DistSamplerSeedHook"),
+            logger=dict(type="LoggerHook", interval=schedule.log_interval),
+            param_scheduler=dict(type="ParamSchedulerHook"),
+            checkpoint=dict(
+                type="CheckpointHook",
+                interval=schedule.checkpoint_interval,
+                by_epoch=True,
+                max_keep_ckpts=schedule.keep_checkpoints,
+                save_last=True,
+            ),
+        ),
+        custom_hooks=custom_hooks,
+        launcher="pytorch" if distributed else "none",
+        env_cfg=dict(
+            cudnn_benchmark=False,
+            mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+            dist_cfg=dict(backend="nccl" if device.startswith("cuda") else "gloo"),
+        ),
+        cfg=dict(model_wrapper_cfg=wrapper) if wrapper else None,
+        randomness=dict(seed=seed, deterministic=schedule.deterministic, diff_rank_seed=False),
+        visualizer=dict(
+            type="Visualizer", vis_backends=[dict(type="LocalVisBackend"), dict(type="TensorboardVisBackend")]
+        ),
+        log_processor=dict(by_epoch=True, window_size=schedule.log_interval),
+        log_level="INFO",
+        resume=resume_from is not None,
+        load_from=str(resume_from) if resume_from else None,
+    )
+    return runner
+
+
+class _StreamEpochHook(Hook):
+    """Tell a streamed dataset which epoch it is in (its workers are re-created every epoch)."""
+
+    def before_train_epoch(self, runner: Any) -> None:
+        runner.train_dataloader.dataset.set_epoch(runner.epoch)
+
+
+def save_trunk(model: PretextRunnerModel, path: Path, experiment: ExperimentConfig, extra: dict[str, Any]) -> Path:
+    """``{"state_dict": {"trunk.<k>", "head.<k>"}, "meta": {...}}``, the format ``weights:`` options load."""
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    meta = {
+        "config": experiment.model_dump(mode="json"),
+        "sslreg_version": sslreg.__version__,
+        "backbone": experiment.pretrain.backbone.name,
+        "pretext": experiment.pretrain.pretext.name,
+        **extra,
+    }
+    return compat.atomic_save({"state_dict": state, "meta": meta}, path)
+
+
+def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) -> PretrainOutcome:
+    """Train (or resume, or skip when ``trunk.pth`` exists) and return where the trunk weights are."""
+    trunk_path = run_dir / TRUNK_FILE
+    if trunk_path.is_file():
+        meta = compat.load_checkpoint(trunk_path).get("meta", {})
+        return PretrainOutcome(
+            trunk_path, meta.get("iterations", 0), meta.get("epochs", 0), meta.get("bad_images", 0),
+            meta.get("seen_images", 0),
+        )
+    resume_from = latest_checkpoint(run_dir)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        runner = build_runner(experiment, registry, run_dir, resume_from)
+        if resume_from is not None:
+            print(f"pretrain: resuming from {resume_from.name}", flush=True)
+        runner.train()
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+    bad_hook = next(hook for hook in runner.hooks if isinstance(hook, BadImageHook))
+    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    extra = dict(
+        iterations=runner.iter, epochs=runner.epoch, bad_images=bad_hook.bad, seen_images=bad_hook.seen
+    )
+    rank, world_size = world()
+    if rank == 0:
+        save_trunk(model, trunk_path, experiment, extra)
+    if world_size > 1:
+        torch.distributed.barrier()
+    return PretrainOutcome(trunk_path, runner.iter, runner.epoch, bad_hook.bad, bad_hook.seen, resume_from)

@@ -15,6 +15,8 @@ import numpy as np
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_SOS, JPEG_EOI = b"\xff\xda", b"\xff\xd9"
+#: Decode straight to RGB where OpenCV can (4.10+), else decode BGR and convert.
+_RGB_FLAG = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
 class Decoded(NamedTuple):
@@ -27,6 +29,8 @@ class Decoded(NamedTuple):
 def truncation(data: bytes) -> str:
     """Why ``data`` is a cut-off JPEG or PNG, or '' when its end marker is there (other formats: '')."""
     if data.startswith(JPEG_MAGIC):
+        if data[-64:].rstrip(b"\0\r\n ").endswith(JPEG_EOI):
+            return ""  # the common case, without scanning the whole file
         last_scan = data.rfind(JPEG_SOS)
         if data.find(JPEG_EOI, max(last_scan, 2)) < 0:
             return "truncated JPEG (no end-of-image marker FFD9)"
@@ -43,13 +47,16 @@ def decode(data: bytes | bytearray | memoryview) -> Decoded:
     problem = truncation(data)
     if problem:
         return Decoded(None, problem)
+    buffer = np.frombuffer(data, dtype=np.uint8)
     try:
-        bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR if _RGB_FLAG is None else _RGB_FLAG)
     except cv2.error as error:
         return Decoded(None, f"decode error: {str(error).strip().splitlines()[-1]}")
-    if bgr is None or bgr.size == 0:
+    if image is None or image.size == 0:
         return Decoded(None, "not a decodable image")
-    return Decoded(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    if _RGB_FLAG is None:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return Decoded(image)
 
 
 def read(path: str | os.PathLike[str]) -> Decoded:

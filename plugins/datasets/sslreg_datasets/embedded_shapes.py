@@ -43,19 +43,31 @@ def _polygon(obj: ShapeObject, corners: int, scale: float = 1.0, phase: float = 
     return points
 
 
+SUPERSAMPLE = 4  # masks are drawn 4x larger and area-averaged: smooth edges, coverage true to the geometry
+_SHIFT = 4  # sub-pixel vertex precision of OpenCV's drawing
+
+
+def _to_fine(points: np.ndarray) -> np.ndarray:
+    """Pixel coordinates (pixel i has its centre at i) to fixed-point coordinates on the supersampled grid."""
+    return np.round((points * SUPERSAMPLE + (SUPERSAMPLE - 1) / 2) * (1 << _SHIFT)).astype(np.int32)
+
+
+def _coverage(fine: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(fine, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
 def _fill(size: int, *polygons: np.ndarray) -> np.ndarray:
-    canvas = np.zeros((size, size), np.uint8)
-    shift = 4  # sub-pixel vertices for smooth edges
-    cv2.fillPoly(canvas, [np.round(p * (1 << shift)).astype(np.int32) for p in polygons], 255, cv2.LINE_AA, shift)
-    return canvas.astype(np.float32) / 255.0
+    fine = np.zeros((size * SUPERSAMPLE, size * SUPERSAMPLE), np.uint8)
+    cv2.fillPoly(fine, [_to_fine(p) for p in polygons], 255, cv2.LINE_8, _SHIFT)
+    return _coverage(fine, size)
 
 
 def _disc(size: int, cx: float, cy: float, radius: float) -> np.ndarray:
-    canvas = np.zeros((size, size), np.uint8)
-    shift = 4
-    centre = (int(round(cx * (1 << shift))), int(round(cy * (1 << shift))))
-    cv2.circle(canvas, centre, int(round(radius * (1 << shift))), 255, -1, cv2.LINE_AA, shift)
-    return canvas.astype(np.float32) / 255.0
+    fine = np.zeros((size * SUPERSAMPLE, size * SUPERSAMPLE), np.uint8)
+    centre = _to_fine(np.array([cx, cy]))
+    cv2.circle(fine, (int(centre[0]), int(centre[1])), int(round(radius * SUPERSAMPLE * (1 << _SHIFT))), 255, -1,
+               cv2.LINE_8, _SHIFT)  # fmt: skip
+    return _coverage(fine, size)
 
 
 def shape_mask(obj: ShapeObject, size: int) -> np.ndarray:
@@ -105,35 +117,38 @@ def paint(obj: ShapeObject, size: int) -> np.ndarray:
     return np.where(first[..., None], flat, np.asarray(obj.color2, np.float32))
 
 
-def draw(background: np.ndarray, objects: list[ShapeObject]) -> tuple[np.ndarray, list[float]]:
-    """Composite ``objects`` in order over ``background`` (float RGB); returns uint8 RGB and each one's visible fraction."""
+def draw(background: np.ndarray, objects: list[ShapeObject]) -> tuple[np.ndarray, list[float], list[float]]:
+    """Composite ``objects`` in order over ``background`` (float RGB).
+
+    Returns the uint8 RGB image and, per object, the fraction of it left visible and its visible area in pixels.
+    """
     size = background.shape[0]
     image = background.astype(np.float32).copy()
     masks = [shape_mask(obj, size) for obj in objects]
     for obj, mask in zip(objects, masks):
         image = image * (1 - mask[..., None]) + paint(obj, size) * mask[..., None]
-    visible = []
+    fractions, areas = [], []
     for i, mask in enumerate(masks):
         cover = np.zeros_like(mask)
         for later in masks[i + 1 :]:
             cover = np.maximum(cover, later)
-        area = float(mask.sum())
-        visible.append(float((mask * (1 - cover)).sum()) / area if area > 0 else 0.0)
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), visible
+        area, shown = float(mask.sum()), float((mask * (1 - cover)).sum())
+        fractions.append(shown / area if area > 0 else 0.0)
+        areas.append(shown)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8), fractions, areas
 
 
-def labels(objects: list[ShapeObject], visible: list[float], size: int, min_visible: float,
-           min_area: float) -> np.ndarray:  # fmt: skip
+def labels(objects: list[ShapeObject], fractions: list[float], areas: list[float], size: int,
+           min_visible: float, min_area: float) -> np.ndarray:  # fmt: skip
     """VOC-style int8 vector over CLASSES: 1 if some instance is clear, 0 if all are difficult, -1 if absent.
 
-    An instance is difficult when less than ``min_visible`` of it shows, or its visible area is under
-    ``min_area`` (a fraction of the image area).
+    An instance is difficult when less than ``min_visible`` of it shows, or its visible area (``areas``, pixels)
+    is under ``min_area`` of the image area.
     """
     target = np.full(len(CLASSES), -1, np.int8)
-    for obj, seen in zip(objects, visible):
-        area = float(shape_mask(obj, size).sum()) * seen / size**2
+    for obj, seen, area in zip(objects, fractions, areas):
         index = CLASSES.index(obj.cls)
-        clear = seen >= min_visible and area >= min_area
+        clear = seen >= min_visible and area >= min_area * size**2
         target[index] = max(int(target[index]), 1 if clear else 0)
     return target
 
@@ -220,9 +235,9 @@ class EmbeddedShapes(IndexedSource):
     def render(self, item: int) -> tuple[np.ndarray, np.ndarray, list[ShapeObject]]:
         """Image, label vector and objects of image ``item`` (before the subset)."""
         background, objects = self.scene(item)
-        image, visible = draw(background, objects)
+        image, fractions, areas = draw(background, objects)
         cfg = self.config
-        return image, labels(objects, visible, cfg.size, cfg.min_visible, cfg.min_area), objects
+        return image, labels(objects, fractions, areas, cfg.size, cfg.min_visible, cfg.min_area), objects
 
     def _read(self, item: int) -> Sample:
         image, target, _ = self.render(item)

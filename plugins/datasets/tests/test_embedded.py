@@ -55,18 +55,19 @@ def test_shapes_labels_of_a_known_scene() -> None:
         ShapeObject("square", 46, 46, 10, 0.3, (0, 0, 255)),
         ShapeObject("star", 46, 46, 4, 0.0, (0, 255, 0)),  # tiny: difficult
     ]
-    image, visible = draw(background, objects)
+    image, visible, areas = draw(background, objects)
     assert tuple(image[20, 20]) == (255, 0, 0) and tuple(image[5, 60]) == (128, 128, 128)
     assert visible[0] == pytest.approx(1.0) and visible[1] < 1.0
-    target = labels(objects, visible, size, min_visible=0.5, min_area=0.01)
+    assert areas[0] == pytest.approx(np.pi * 12**2, rel=0.05)
+    target = labels(objects, visible, areas, size, min_visible=0.5, min_area=0.01)
     expected = np.full(len(CLASSES), -1, np.int8)
     expected[[CLASSES.index("circle"), CLASSES.index("square")]] = 1
     expected[CLASSES.index("star")] = 0
     np.testing.assert_array_equal(target, expected)
     # a second circle drawn right on top of the square hides it: the square becomes difficult
     hidden = objects[:2] + [ShapeObject("circle", 46, 46, 14, 0.0, (0, 255, 0))]
-    image, visible = draw(background, hidden)
-    assert labels(hidden, visible, size, 0.5, 0.01)[CLASSES.index("square")] == 0
+    image, visible, areas = draw(background, hidden)
+    assert labels(hidden, visible, areas, size, 0.5, 0.01)[CLASSES.index("square")] == 0
 
 
 def test_shapes_samples_match_their_objects_and_splits_differ() -> None:

@@ -19,8 +19,9 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -86,24 +87,19 @@ def feature_cache_key(backbone: Backbone, dataset: DatasetSource, image_size: in
     return f"{backbone.name}-{dataset.name}-{image_size}px-{digest.hexdigest()[:16]}"
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` as .npy next to ``path`` and move it into place."""
+def _publish(temp: Path, path: Path) -> None:
+    """Make a finished temp file readable to all (mkstemp makes it private) and move it into place."""
+    os.chmod(temp, 0o644)
+    os.replace(temp, path)
+
+
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a temp file next to ``path``, then publish it: readers never see a half-written file."""
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temp, path)
+            write(stream)
+        _publish(Path(temp), path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
@@ -250,12 +246,12 @@ def _extract_to_disk(
         for layer, array in features.items():
             if count == len(maps[layer]):  # every image was readable: the temp file is the result
                 maps[layer].flush()
-                os.replace(temps[layer], folder / f"{layer}.npy")
+                _publish(temps[layer], folder / f"{layer}.npy")
             else:  # unreadable images were skipped: write the filled rows only
-                _save_atomic(folder / f"{layer}.npy", array)
+                _write_atomic(folder / f"{layer}.npy", partial(np.save, arr=array))
         if meta is None:
             if targets is not None:
-                _save_atomic(folder / _TARGETS, targets)
+                _write_atomic(folder / _TARGETS, partial(np.save, arr=targets))
             meta = {
                 "format": CACHE_FORMAT,
                 "count": count,
@@ -264,7 +260,7 @@ def _extract_to_disk(
                 "has_targets": targets is not None,
                 "image_size": size,
             }
-            _write_text_atomic(folder / _META, json.dumps(meta, indent=1))
+            _write_atomic(folder / _META, lambda stream: stream.write(json.dumps(meta, indent=1).encode()))
         return meta
     finally:
         for temp in temps.values():

@@ -105,7 +105,7 @@ def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config:
         device=device_of(config, context),
         batch_size=config.batch_size,
         image_size=size,
-        cache_dir=context.cache_dir / "features",
+        cache_dir=context.cache_dir,
     )
     if features.targets is None:
         raise ValueError(f"{what} data {dataset.name!r} yielded no targets")

@@ -135,5 +135,6 @@ class LowShot(Evaluator):
                 details["mean_per_cost"][layer] = (100.0 * outcome.map_per_cost[:, shot_index].mean(0)).tolist()
             details["shortfalls"] = shortfalls(train_split.labels, k, train_split.class_names)
             details["k"], details["samples"] = k, config.samples
-            results.append(EvalResult(evaluator=self.name, metric=f"low-shot mAP k={k}", layers=layers, details=details))
+            metric = f"low-shot mAP k={k}"
+            results.append(EvalResult(evaluator=self.name, metric=metric, layers=layers, details=details))
         return results

@@ -24,7 +24,7 @@ PALETTE = np.random.default_rng(123).integers(60, 256, (len(CLASSES), 3))
 
 
 class CountingTrunk(TinyBackbone):
-    """The conformance kit's tiny trunk, seeded, counting forward passes (a cache hit does none) and keeping the last input."""
+    """The conformance kit's tiny trunk, seeded; counts forward passes (a cache hit does none), keeps the last input."""
 
     def __init__(self, config: BackboneConfig) -> None:
         torch.manual_seed(config.seed or 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sslreg import hookimpl
 from sslreg_backbones.alexnet import AlexNet
@@ -21,4 +21,4 @@ def sslreg_register(register: Callable[[type], None]) -> None:
         register(cls)
 
 
-__all__ = ["AlexNet", "BACKBONES", "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet50W2", "ResNet101"]
+__all__ = ["BACKBONES", "AlexNet", "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet50W2", "ResNet101"]

@@ -8,14 +8,16 @@ Each tap is the conv's output after BatchNorm and ReLU, before any pooling.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from sslreg import Backbone, BackboneConfig, PoolSpec
-from sslreg_backbones.weights import LoadReport, load_weights, seeded
+from sslreg import BackboneConfig, PoolSpec
+from sslreg_backbones.base import Trunk
+from sslreg_backbones.weights import seeded
 
 #: PROTOCOL.md at 227 px: conv1 55 -> 10x10, conv2 27 -> 6x6, conv3/conv4 13 -> 5x5, conv5 13 -> 6x6 (padding 0).
 ALEXNET_POOL_SPECS: dict[str, PoolSpec] = {
@@ -44,13 +46,16 @@ class AlexNetConfig(BackboneConfig):
     )
 
 
-class AlexNet(Backbone):
+class AlexNet(Trunk):
     """AlexNet with BatchNorm (CaffeNet layout, 227 px) as in the paper's benchmark; taps conv1..conv5."""
 
     name = "alexnet"
     Config: ClassVar[type[AlexNetConfig]] = AlexNetConfig
     layer_names: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4", "conv5")
     input_size: int = 227
+    protocol_pooling = ALEXNET_POOL_SPECS
+    strides = ALEXNET_STRIDES
+    foreign_layouts: ClassVar[Mapping[str, str]] = {"features.0.weight": TORCHVISION_ALEXNET_MESSAGE}
 
     def __init__(self, config: AlexNetConfig) -> None:
         super().__init__(config)
@@ -68,33 +73,12 @@ class AlexNet(Backbone):
             self.bn5 = nn.BatchNorm2d(256)
             self.relu = nn.ReLU(inplace=True)
             self.pool = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-            self._init_weights()
-        self.weights_report: LoadReport | None = None
-        if config.weights:
-            self.weights_report = load_weights(
-                self, config.weights, name=self.name, foreign={"features.0.weight": TORCHVISION_ALEXNET_MESSAGE}
-            )
-
-    def _init_weights(self) -> None:
-        """He (fan-out) init for convs, BatchNorm at identity."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+            self.reset_parameters()
+        self.load_weights_option()
 
     @property
     def layer_channels(self) -> dict[str, int]:
         return dict(ALEXNET_CHANNELS)
-
-    @property
-    def layer_strides(self) -> dict[str, int]:
-        return dict(ALEXNET_STRIDES)
-
-    @property
-    def pool_specs(self) -> dict[str, PoolSpec]:
-        return dict(ALEXNET_POOL_SPECS)
 
     def forward(self, x: torch.Tensor, layers: Sequence[str] | str | None = None) -> dict[str, torch.Tensor]:
         """Features of ``layers`` from one pass; convs after the deepest requested one never run."""

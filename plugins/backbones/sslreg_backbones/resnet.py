@@ -6,15 +6,17 @@ BasicBlock/Bottleneck), so a torchvision state dict loads as is; its ``fc.`` hea
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from pydantic import Field
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from sslreg import Backbone, BackboneConfig, PoolSpec
-from sslreg_backbones.weights import LoadReport, load_weights, seeded
+from sslreg import BackboneConfig, PoolSpec
+from sslreg_backbones.base import Trunk
+from sslreg_backbones.weights import seeded
 
 #: PROTOCOL.md at 224 px: res1 64x112x112 -> 12x12, res2 -> 6x6, res3 -> 4x4, res4 -> 3x3, res5 -> 2x2.
 RESNET_POOL_SPECS: dict[str, PoolSpec] = {
@@ -38,13 +40,16 @@ class ResNetConfig(BackboneConfig):
     )
 
 
-class ResNet(Backbone):
+class ResNet(Trunk):
     """ResNet trunk (base class): subclasses set ``block`` and ``depths``."""
 
     Config: ClassVar[type[ResNetConfig]] = ResNetConfig
     layer_names: tuple[str, ...] = ("res1", "res2", "res3", "res4", "res5")
     input_size: int = 224
-    block: ClassVar[type[BasicBlock] | type[Bottleneck]] = Bottleneck
+    protocol_pooling = RESNET_POOL_SPECS
+    strides = RESNET_STRIDES
+    head_prefixes = ("fc.",)
+    block: ClassVar[type[BasicBlock | Bottleneck]] = Bottleneck
     depths: ClassVar[tuple[int, int, int, int]] = (3, 4, 6, 3)
 
     def __init__(self, config: ResNetConfig) -> None:
@@ -60,10 +65,10 @@ class ResNet(Backbone):
             self.layer2 = self._make_stage(base * 2, self.depths[1], stride=2)
             self.layer3 = self._make_stage(base * 4, self.depths[2], stride=2)
             self.layer4 = self._make_stage(base * 8, self.depths[3], stride=2)
-            self._init_weights(config.zero_init_residual)
-        self.weights_report: LoadReport | None = None
-        if config.weights:
-            self.weights_report = load_weights(self, config.weights, name=self.name, head_prefixes=("fc.",))
+            self.reset_parameters()
+            if config.zero_init_residual:
+                self._zero_init_residual()
+        self.load_weights_option()
 
     def _make_stage(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         """One stage of ``blocks`` residual blocks; the first one changes stride/width (as torchvision does)."""
@@ -78,20 +83,13 @@ class ResNet(Backbone):
         layers += [self.block(self.inplanes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def _init_weights(self, zero_init_residual: bool) -> None:
-        """torchvision's init: He (fan-out) for convs, BatchNorm at identity."""
+    def _zero_init_residual(self) -> None:
+        """Zero each block's last BatchNorm scale (torchvision's ``zero_init_residual``)."""
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        if zero_init_residual:
-            for module in self.modules():
-                if isinstance(module, Bottleneck):
-                    nn.init.zeros_(module.bn3.weight)
-                elif isinstance(module, BasicBlock):
-                    nn.init.zeros_(module.bn2.weight)
+            if isinstance(module, Bottleneck):
+                nn.init.zeros_(module.bn3.weight)
+            elif isinstance(module, BasicBlock):
+                nn.init.zeros_(module.bn2.weight)
 
     @property
     def layer_channels(self) -> dict[str, int]:
@@ -103,14 +101,6 @@ class ResNet(Backbone):
             "res4": base * 4 * expansion,
             "res5": base * 8 * expansion,
         }
-
-    @property
-    def layer_strides(self) -> dict[str, int]:
-        return dict(RESNET_STRIDES)
-
-    @property
-    def pool_specs(self) -> dict[str, PoolSpec]:
-        return dict(RESNET_POOL_SPECS)
 
     def forward(self, x: torch.Tensor, layers: Sequence[str] | str | None = None) -> dict[str, torch.Tensor]:
         """Features of ``layers`` from one pass; stages after the deepest requested one never run."""

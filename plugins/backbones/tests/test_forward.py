@@ -8,7 +8,10 @@ from torch import nn
 
 from sslreg_backbones import AlexNet, ResNet18
 
-STAGES = {"resnet18": ("conv1", "layer1", "layer2", "layer3", "layer4"), "alexnet": tuple(f"conv{i}" for i in range(1, 6))}
+STAGES = {
+    "resnet18": ("conv1", "layer1", "layer2", "layer3", "layer4"),
+    "alexnet": ("conv1", "conv2", "conv3", "conv4", "conv5"),
+}
 
 
 def _count_calls(model: nn.Module, names: tuple[str, ...]) -> tuple[dict[str, int], list]:

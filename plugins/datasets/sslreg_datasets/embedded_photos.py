@@ -1,13 +1,14 @@
 """embedded_photos: the default unlabeled data, crops cut on the fly from photographs shipped inside installed wheels.
 
 The photographs are files of scikit-image (``skimage/data``) and scikit-learn (``sklearn/datasets/images``) that
-their wheels carry: nothing is downloaded. Crop ``i`` is a pure function of (seed, i), so no crop is stored.
+their wheels carry: nothing is downloaded, and neither package is imported (only located). Crop ``i`` is a pure function of (seed, i), so no crop is stored.
 """
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 from typing import ClassVar
 
 import cv2
@@ -17,39 +18,44 @@ from pydantic import Field, model_validator
 from sslreg import Sample
 
 from sslreg_datasets.base import IndexedSource, SourceConfig
-from sslreg_datasets.decode import decode
+from sslreg_datasets.decode import read
 
 #: name -> (package, file inside it). Only files the wheels ship are listed (checked with scikit-image 0.26).
 PHOTOS: dict[str, tuple[str, str]] = {
-    "astronaut": ("skimage.data", "astronaut.png"),
-    "chelsea": ("skimage.data", "chelsea.png"),
-    "coffee": ("skimage.data", "coffee.png"),
-    "rocket": ("skimage.data", "rocket.jpg"),
-    "hubble_deep_field": ("skimage.data", "hubble_deep_field.jpg"),
-    "retina": ("skimage.data", "retina.jpg"),
-    "motorcycle_left": ("skimage.data", "motorcycle_left.png"),
-    "motorcycle_right": ("skimage.data", "motorcycle_right.png"),
-    "brick": ("skimage.data", "brick.png"),
-    "grass": ("skimage.data", "grass.png"),
-    "gravel": ("skimage.data", "gravel.png"),
-    "china": ("sklearn.datasets", "images/china.jpg"),
-    "flower": ("sklearn.datasets", "images/flower.jpg"),
+    "astronaut": ("skimage", "data/astronaut.png"),
+    "chelsea": ("skimage", "data/chelsea.png"),
+    "coffee": ("skimage", "data/coffee.png"),
+    "rocket": ("skimage", "data/rocket.jpg"),
+    "hubble_deep_field": ("skimage", "data/hubble_deep_field.jpg"),
+    "retina": ("skimage", "data/retina.jpg"),
+    "motorcycle_left": ("skimage", "data/motorcycle_left.png"),
+    "motorcycle_right": ("skimage", "data/motorcycle_right.png"),
+    "brick": ("skimage", "data/brick.png"),
+    "grass": ("skimage", "data/grass.png"),
+    "gravel": ("skimage", "data/gravel.png"),
+    "china": ("sklearn", "datasets/images/china.jpg"),
+    "flower": ("sklearn", "datasets/images/flower.jpg"),
 }
 #: The photographs that are greyscale textures (left out with ``include_grayscale: false``).
 GRAYSCALE = ("brick", "grass", "gravel")
 
 
+def photo_path(name: str) -> Path:
+    """Where the installed wheel keeps photo ``name``; found without importing the package (sklearn is slow to import)."""
+    package, file = PHOTOS[name]
+    spec = importlib.util.find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(folder) / file).is_file():
+            return Path(folder) / file
+    raise FileNotFoundError(f"dataset 'embedded_photos': photo {name!r} ({package}/{file}) is not installed")
+
+
 @lru_cache(maxsize=None)
 def photo(name: str) -> np.ndarray:
     """The decoded RGB photograph ``name`` (cached per process, read-only)."""
-    package, file = PHOTOS[name]
-    try:
-        data = (importlib.resources.files(package) / file).read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError) as error:
-        raise FileNotFoundError(f"dataset 'embedded_photos': photo {name!r} ({package}/{file}) is not installed") from error
-    image = decode(data).image
+    image = read(photo_path(name)).image
     if image is None:
-        raise ValueError(f"dataset 'embedded_photos': photo {name!r} ({package}/{file}) cannot be decoded")
+        raise ValueError(f"dataset 'embedded_photos': photo {name!r} ({photo_path(name)}) cannot be decoded")
     image.setflags(write=False)
     return image
 

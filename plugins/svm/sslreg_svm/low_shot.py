@@ -52,7 +52,11 @@ class LowShotOutcome:
     map_per_cost: np.ndarray  # (samples, shots, costs)
 
     def best(self, shot_index: int) -> tuple[int, np.ndarray]:
-        """The reference's aggregate: the cost with the best mean over draws, and the draws' mAP at that cost."""
+        """The reference's aggregate: the cost with the best mean over draws, and the draws' mAP at that cost.
+
+        As aggregate_low_shot_svm_stats.py does, the cost is picked on the test mAP itself (there is no
+        validation split in the low-shot protocol); min/max/std are taken at that same cost.
+        """
         values = self.map_per_cost[:, shot_index, :]
         cost = int(np.argmax(values.mean(axis=0)))
         return cost, values[:, cost]

@@ -28,10 +28,11 @@ logger = logging.getLogger("sslreg.backbones")
 TRUNK_PREFIX = "trunk."
 #: Prefix added by DistributedDataParallel / DataParallel wrappers.
 WRAPPER_PREFIX = "module."
-#: numpy arrays and dtypes are the only globals allowed beyond torch's own (see DESIGN.md, mmengine).
-SAFE_NUMPY_GLOBALS: list[object] = [np.ndarray, np.dtype, _reconstruct, scalar] + [
-    type(np.dtype(t)) for t in ("bool", "uint8", "int32", "int64", "float16", "float32", "float64")
-]
+#: numpy arrays, scalars and dtypes are the only globals allowed beyond torch's own (the same set as
+#: sslreg.runner.compat.NUMPY_SAFE_GLOBALS, kept here so reading weights does not import mmengine).
+SAFE_NUMPY_GLOBALS: list[object] = [_reconstruct, scalar, np.ndarray, np.dtype] + sorted(
+    {type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGSUV"}, key=str
+)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ class ColorizationConfig(PretextConfig):
     rebalance_lambda: float = Field(
         0.5, ge=0.0, le=1.0, description="λ mixing smoothed priors with uniform in the rebalancing weights (1: none)."
     )
-    image_size: int = Field(64, ge=16, le=1024, description="Side of the square training crop (paper: 224).")
+    image_size: int = Field(224, ge=16, le=1024, description="Side of the square training crop (the paper's 224).")
     target_stride: int = Field(4, ge=1, le=32, description="ab targets are image_size / target_stride per side.")
     input_scale: float = Field(50.0, gt=0, description="Trunk input is (L - 50) / input_scale (50: [-1, 1]; 1: Caffe).")
     flip: bool = Field(True, description="Random horizontal flip of the training crop.")

@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         grid = colorize_grid(args.checkpoint, args.images, args.size, args.temperature)
         write_png(args.out, grid)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        print(f"sslreg colorize: error: {str(error).splitlines()[0]}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, LookupError, RuntimeError) as error:  # LookupError: unknown backbone
+        print(f"sslreg: error: {(str(error).splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} ({grid.shape[1]}×{grid.shape[0]}, {len(args.images)} image(s))")
     return 0
@@ -128,7 +128,7 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "colorize",
         help="colourise images with a colorization checkpoint; writes gray | prediction | truth rows",
-        description=__doc__.splitlines()[0],
+        description="Colourise grayscale versions of images with a colorization checkpoint; writes a PNG grid.",
     )
     parser.add_argument("checkpoint", help="pretraining checkpoint (.pth) of a colorization run")
     parser.add_argument("images", nargs="+", help="image files (any format OpenCV reads)")

@@ -9,6 +9,23 @@ from torch import nn
 from sslreg import Backbone, PretextModel
 
 
+def _interpolation_matrix(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
+    """(size_out, size_in) weights of 1-D linear interpolation (align_corners=False), as F.interpolate computes."""
+    basis = torch.eye(size_in, device=device).unsqueeze(0)  # channel c holds the c-th unit vector
+    return F.interpolate(basis, size=size_out, mode="linear", align_corners=False)[0].T
+
+
+def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (N, C, H, W) as two matrix products: equal to F.interpolate(mode="bilinear"),
+    but with a deterministic backward on CUDA (interpolate's raises under torch.use_deterministic_algorithms)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    with torch.no_grad():
+        rows = _interpolation_matrix(x.shape[-2], size[0], x.device).to(x.dtype)
+        cols = _interpolation_matrix(x.shape[-1], size[1], x.device).to(x.dtype)
+    return torch.einsum("ih,nchw,jw->ncij", rows, x, cols)
+
+
 class ColorizationHead(nn.Module):
     """1×1 convolutions from a trunk feature map to Q bin logits; keeps the ab bin centres as a buffer.
 
@@ -31,10 +48,7 @@ class ColorizationHead(nn.Module):
 
     def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Logits (N, Q, *size): classify, then resize bilinearly to the target grid."""
-        logits = self.classifier(features)
-        if tuple(logits.shape[-2:]) != tuple(size):
-            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return logits
+        return resize_bilinear(self.classifier(features), size)
 
 
 class ColorizationModel(PretextModel):

@@ -94,3 +94,12 @@ def test_backbone_in_channels_left_at_default_is_overridden(checkpoint, image_fi
     state["meta"]["config"]["pretrain"]["backbone"]["in_channels"] = 3  # what a dumped experiment config holds
     torch.save(state, checkpoint)
     assert run(str(checkpoint), image_files[0], "--out", str(tmp_path / "o.png")) == 0
+
+
+def test_unknown_backbone_is_a_one_line_error(checkpoint, image_files, capsys):
+    state = torch.load(checkpoint, weights_only=True)
+    state["meta"]["config"]["pretrain"]["backbone"]["name"] = "no_such_trunk"
+    torch.save(state, checkpoint)
+    assert run(str(checkpoint), image_files[0]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("sslreg: error:") and "no_such_trunk" in error and error.count("\n") == 1

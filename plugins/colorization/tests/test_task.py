@@ -127,3 +127,28 @@ def test_resnet_trunk_from_backbones_plugin(task):
     task.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
     model.eval()
     assert torch.isfinite(task.loss(model, inputs, targets))
+
+
+@pytest.mark.parametrize("size_in,size_out", [((2, 3), (8, 8)), ((7, 7), (56, 56)), ((9, 6), (4, 3))])
+def test_resize_bilinear_matches_interpolate(size_in, size_out):
+    from sslreg_colorization.model import resize_bilinear
+
+    x = torch.randn(2, 5, *size_in, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    expected = torch.nn.functional.interpolate(x, size=size_out, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(resize_bilinear(x, size_out), expected)
+    grad_out = torch.randn_like(expected)
+    (grad_ref,) = torch.autograd.grad(expected, x, grad_out)
+    (grad,) = torch.autograd.grad(resize_bilinear(x, size_out), x, grad_out)
+    torch.testing.assert_close(grad, grad_ref)
+
+
+def test_loss_runs_under_deterministic_algorithms(task, tiny_trunk):
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)  # the runner's default; on CUDA bilinear interpolate would refuse
+    try:
+        model = task.build_model(tiny_trunk())
+        inputs, targets = (x[None] for x in task.make_sample(photo(), np.random.default_rng(0)))
+        task.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
+        task.loss(model, inputs, targets).backward()
+    finally:
+        torch.use_deterministic_algorithms(was)

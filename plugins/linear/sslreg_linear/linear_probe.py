@@ -44,16 +44,16 @@ class LinearProbeConfig(EvaluatorConfig):
     batch_size: int = Field(32, ge=1, le=8192, description="Images per step (paper: 256).")
     num_workers: int = Field(0, ge=0, le=128, description="DataLoader worker processes (0: load in the main process).")
     epochs: int = Field(
-        10, ge=1, le=1000, description="Passes over train (paper: 140k iterations × 256 ≈ 14.5 Places205 epochs)."
+        6, ge=1, le=1000, description="Passes over train (paper: 140k iterations × 256 ≈ 14.5 Places205 epochs)."
     )
-    lr: float = Field(0.05, gt=0.0, le=100.0, description="Initial learning rate of the heads (paper: 0.01).")
+    lr: float = Field(0.01, gt=0.0, le=100.0, description="Initial learning rate of the heads (paper: 0.01).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (paper: 0.9).")
     nesterov: bool = Field(True, description="Nesterov momentum (paper: on).")
     weight_decay: float = Field(
         1e-4, ge=0.0, le=1.0, description="L2 on the linear weights; none on the head's BatchNorm (paper: 1e-4)."
     )
     lr_steps: list[int] = Field(
-        default_factory=lambda: [6, 8],
+        default_factory=lambda: [4],
         description="Epochs after which lr is multiplied by gamma; steps ≥ epochs never fire"
         " (paper: every 40k iterations ≈ epochs 4, 8, 12).",
     )

@@ -18,10 +18,11 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -105,20 +106,46 @@ def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def _batches(samples: Iterable[Sample | None], batch_size: int) -> Iterator[tuple[list[Sample], int]]:
-    """Group readable samples into batches; also yield how many unreadable ones were skipped meanwhile."""
-    batch: list[Sample] = []
-    skipped = 0
-    for sample in samples:
-        if sample is None:
-            skipped += 1
-            continue
-        batch.append(sample)
-        if len(batch) == batch_size:
-            yield batch, skipped
-            batch, skipped = [], 0
-    if batch or skipped:
-        yield batch, skipped
+#: A batch ready for the trunk: images (B, in_channels, S, S) or None, their targets, and unreadable images skipped.
+Batch = tuple["np.ndarray | None", list, int]
+
+
+def _collate(items: list[tuple[np.ndarray, object] | None]) -> Batch:
+    kept = [item for item in items if item is not None]
+    images = np.stack([image for image, _ in kept]) if kept else None
+    return images, [target for _, target in kept], len(items) - len(kept)
+
+
+class _Prepared(torch.utils.data.Dataset):
+    """An indexable source as (preprocessed image, target) items, None where unreadable (for DataLoader workers)."""
+
+    def __init__(self, dataset: DatasetSource, size: int, in_channels: int) -> None:
+        self.dataset, self.size, self.in_channels = dataset, size, in_channels
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def prepare(self, sample: Sample | None) -> tuple[np.ndarray, object] | None:
+        return None if sample is None else (preprocess(sample.image, self.size, self.in_channels), sample.target)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, object] | None:
+        return self.prepare(self.dataset.load(index))
+
+
+def _prepared_batches(
+    dataset: DatasetSource, size: int, in_channels: int, batch_size: int, num_workers: int
+) -> Iterator[Batch]:
+    """Decoded, resized, normalised batches in dataset order; ``num_workers`` processes for indexable sources."""
+    prepared = _Prepared(dataset, size, in_channels)
+    if num_workers > 0 and not dataset.is_stream:
+        loader = torch.utils.data.DataLoader(
+            prepared, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
+        )
+        yield from loader
+        return
+    items = (prepared.prepare(sample) for sample in dataset.stream())
+    while chunk := list(islice(items, batch_size)):
+        yield _collate(chunk)
 
 
 def _stack_targets(targets: list[object]) -> np.ndarray | None:
@@ -136,48 +163,92 @@ def _in_memory(layer: str, rows: int, dim: int) -> np.ndarray:
     return np.empty((rows, dim), np.float32)
 
 
-def _run_trunk(
-    backbone: Backbone,
-    dataset: DatasetSource,
-    layers: list[str],
-    image_size: int,
-    device: torch.device,
-    batch_size: int,
-    allocate: Allocate = _in_memory,
-) -> tuple[dict[str, np.ndarray], np.ndarray | None, int]:
-    """One pass over ``dataset``: pooled features of every layer in ``layers``, the targets, skipped count.
+@dataclass
+class _Pass:
+    """One forward pass of a frozen trunk over a dataset: which layers, at what size, where, how batched."""
 
-    Rows go straight into arrays from ``allocate(layer, len(dataset), dim)`` (memory or a memory-mapped
-    file); the returned arrays are cut to the readable images.
-    """
-    at_protocol_size = image_size == backbone.input_size
-    in_channels = backbone.config.in_channels
-    capacity = len(dataset)
-    out: dict[str, np.ndarray] = {}
-    targets: list[object] = []
-    skipped = 0
-    backbone.to(device)
-    with torch.inference_mode():
-        for batch, missed in _batches(dataset.stream(), batch_size):
-            skipped += missed
-            if not batch:
-                continue
-            start, stop = len(targets), len(targets) + len(batch)
-            if stop > capacity:
-                raise ValueError(f"dataset {dataset.name!r} yielded more than its len() = {capacity} images")
-            images = np.stack([preprocess(sample.image, image_size, in_channels) for sample in batch])
-            output = backbone(torch.from_numpy(images).to(device), layers)
-            pooled = pool_features({layer: output[layer] for layer in layers}, backbone.pool_specs, at_protocol_size)
-            for layer in layers:
-                rows = pooled[layer].float().cpu().numpy()
-                if layer not in out:
-                    out[layer] = allocate(layer, capacity, rows.shape[1])
-                out[layer][start:stop] = rows
-            targets.extend(sample.target for sample in batch)
-    if not targets:
-        raise ValueError(f"dataset {dataset.name!r}: no readable image to extract features from")
-    features = {layer: array[: len(targets)] for layer, array in out.items()}
-    return features, _stack_targets(targets), skipped
+    backbone: Backbone
+    dataset: DatasetSource
+    layers: list[str]
+    size: int
+    device: torch.device
+    batch_size: int
+    num_workers: int
+
+    def run(self, allocate: Allocate = _in_memory) -> tuple[dict[str, np.ndarray], np.ndarray | None, int]:
+        """Pooled features of every layer, the targets, and how many images were skipped as unreadable.
+
+        Rows go straight into arrays from ``allocate(layer, len(dataset), dim)`` (memory or a memory-mapped
+        file); the returned arrays are cut to the readable images.
+        """
+        backbone, dataset, layers = self.backbone, self.dataset, self.layers
+        at_protocol_size = self.size == backbone.input_size
+        capacity = len(dataset)
+        batches = _prepared_batches(dataset, self.size, backbone.config.in_channels, self.batch_size, self.num_workers)
+        out: dict[str, np.ndarray] = {}
+        targets: list[object] = []
+        skipped = 0
+        backbone.to(self.device).eval()
+        with torch.inference_mode():
+            for images, batch_targets, missed in batches:
+                skipped += missed
+                if images is None:
+                    continue
+                start, stop = len(targets), len(targets) + len(images)
+                if stop > capacity:
+                    raise ValueError(f"dataset {dataset.name!r} yielded more than its len() = {capacity} images")
+                output = backbone(torch.from_numpy(images).to(self.device), layers)
+                pooled = pool_features({name: output[name] for name in layers}, backbone.pool_specs, at_protocol_size)
+                for layer in layers:
+                    rows = pooled[layer].float().cpu().numpy()
+                    if layer not in out:
+                        out[layer] = allocate(layer, capacity, rows.shape[1])
+                    out[layer][start:stop] = rows
+                targets.extend(batch_targets)
+        if not targets:
+            raise ValueError(f"dataset {dataset.name!r}: no readable image to extract features from")
+        features = {layer: array[: len(targets)] for layer, array in out.items()}
+        return features, _stack_targets(targets), skipped
+
+    def to_disk(self, folder: Path, meta: dict | None) -> dict:
+        """Run writing straight into memory-mapped temp files, then move each into place; returns the meta."""
+        temps: dict[str, Path] = {}
+        maps: dict[str, np.memmap] = {}
+
+        def allocate(layer: str, rows: int, dim: int) -> np.ndarray:
+            handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{layer}.npy.", suffix=".tmp")
+            os.close(handle)
+            temps[layer] = Path(temp)
+            maps[layer] = np.lib.format.open_memmap(temp, mode="w+", dtype=np.float32, shape=(rows, dim))
+            return maps[layer]
+
+        try:
+            features, targets, skipped = self.run(allocate)
+            count = len(next(iter(features.values())))
+            if meta is not None and meta["count"] != count:
+                raise ValueError(f"feature cache {folder}: {meta['count']} images cached, {count} read now; delete it")
+            for layer, array in features.items():
+                if count == len(maps[layer]):  # every image was readable: the temp file is the result
+                    maps[layer].flush()
+                    _publish(temps[layer], folder / f"{layer}.npy")
+                else:  # unreadable images were skipped: write the filled rows only
+                    _write_atomic(folder / f"{layer}.npy", partial(np.save, arr=array))
+            if meta is None:
+                if targets is not None:
+                    _write_atomic(folder / _TARGETS, partial(np.save, arr=targets))
+                meta = {
+                    "format": CACHE_FORMAT,
+                    "count": count,
+                    "skipped": skipped,
+                    "class_names": list(self.dataset.class_names),
+                    "has_targets": targets is not None,
+                    "image_size": self.size,
+                }
+                _write_atomic(folder / _META, lambda stream: stream.write(json.dumps(meta, indent=1).encode()))
+            return meta
+        finally:
+            for temp in temps.values():
+                temp.unlink(missing_ok=True)
 
 
 def extract_features(
@@ -188,21 +259,23 @@ def extract_features(
     device: torch.device | str = "cpu",
     batch_size: int = 64,
     image_size: int | None = None,
+    num_workers: int = 0,
     cache_dir: Path | str | None = None,
     cache_key: str | None = None,
 ) -> FeatureSet:
     """Pooled features of ``layers`` for every readable image of ``dataset``, from one pass of the frozen trunk.
 
+    ``num_workers`` processes decode and resize images of an indexable source (rows stay in dataset order).
     With ``cache_dir`` the layers already on disk under ``cache_dir/cache_key`` are reused (memory-mapped) and
     only the missing ones are computed, in one pass. ``cache_key`` defaults to :func:`feature_cache_key`.
     """
-    names = backbone.resolve_layers(layers)
+    if batch_size < 1 or num_workers < 0:
+        raise ValueError(f"feature extraction: batch_size {batch_size} must be >= 1, num_workers {num_workers} >= 0")
     size = int(image_size or backbone.input_size)
-    if batch_size < 1:
-        raise ValueError(f"feature extraction: batch_size must be >= 1, got {batch_size}")
-    backbone.eval()
+    names = backbone.resolve_layers(layers)
+    extraction = _Pass(backbone, dataset, names, size, torch.device(device), batch_size, num_workers)
     if cache_dir is None:
-        features, targets, skipped = _run_trunk(backbone, dataset, names, size, torch.device(device), batch_size)
+        features, targets, skipped = extraction.run()
         return FeatureSet(features, targets, list(dataset.class_names), skipped, None, names)
 
     folder = Path(cache_dir) / (cache_key or feature_cache_key(backbone, dataset, size))
@@ -211,57 +284,7 @@ def extract_features(
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
     missing = [layer for layer in names if meta is None or not (folder / f"{layer}.npy").exists()]
     if missing:
-        meta = _extract_to_disk(backbone, dataset, missing, size, torch.device(device), batch_size, folder, meta)
+        meta = replace(extraction, layers=missing).to_disk(folder, meta)
     loaded = {layer: np.load(folder / f"{layer}.npy", mmap_mode="r") for layer in names}
     targets = np.load(folder / _TARGETS, mmap_mode="r") if meta["has_targets"] else None
     return FeatureSet(loaded, targets, list(meta["class_names"]), int(meta["skipped"]), folder, missing)
-
-
-def _extract_to_disk(
-    backbone: Backbone,
-    dataset: DatasetSource,
-    layers: list[str],
-    size: int,
-    device: torch.device,
-    batch_size: int,
-    folder: Path,
-    meta: dict | None,
-) -> dict:
-    """Run the trunk writing straight into memory-mapped temp files, then move each into place; returns meta."""
-    temps: dict[str, Path] = {}
-    maps: dict[str, np.memmap] = {}
-
-    def allocate(layer: str, rows: int, dim: int) -> np.ndarray:
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{layer}.npy.", suffix=".tmp")
-        os.close(handle)
-        temps[layer] = Path(temp)
-        maps[layer] = np.lib.format.open_memmap(temp, mode="w+", dtype=np.float32, shape=(rows, dim))
-        return maps[layer]
-
-    try:
-        features, targets, skipped = _run_trunk(backbone, dataset, layers, size, device, batch_size, allocate)
-        count = len(next(iter(features.values())))
-        if meta is not None and meta["count"] != count:
-            raise ValueError(f"feature cache {folder}: {meta['count']} images cached but {count} read now; delete it")
-        for layer, array in features.items():
-            if count == len(maps[layer]):  # every image was readable: the temp file is the result
-                maps[layer].flush()
-                _publish(temps[layer], folder / f"{layer}.npy")
-            else:  # unreadable images were skipped: write the filled rows only
-                _write_atomic(folder / f"{layer}.npy", partial(np.save, arr=array))
-        if meta is None:
-            if targets is not None:
-                _write_atomic(folder / _TARGETS, partial(np.save, arr=targets))
-            meta = {
-                "format": CACHE_FORMAT,
-                "count": count,
-                "skipped": skipped,
-                "class_names": list(dataset.class_names),
-                "has_targets": targets is not None,
-                "image_size": size,
-            }
-            _write_atomic(folder / _META, lambda stream: stream.write(json.dumps(meta, indent=1).encode()))
-        return meta
-    finally:
-        for temp in temps.values():
-            temp.unlink(missing_ok=True)

@@ -37,6 +37,7 @@ class SVMEvalConfig(EvaluatorConfig):
         "fast", description="'fast': batched torch solver; 'sklearn': the reference's LinearSVC, one fit at a time."
     )
     batch_size: int = Field(64, ge=1, le=4096, description="Images per forward pass when extracting features.")
+    num_workers: int = Field(0, ge=0, le=64, description="Processes decoding and resizing images (0: in-process).")
     device: str | None = Field(None, description="Torch device for features and solver (None: the runner's).")
 
 
@@ -105,6 +106,7 @@ def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config:
         device=device_of(config, context),
         batch_size=config.batch_size,
         image_size=size,
+        num_workers=config.num_workers,
         cache_dir=context.cache_dir,
     )
     if features.targets is None:

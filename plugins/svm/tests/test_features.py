@@ -22,10 +22,10 @@ def test_preprocess_rgb_and_lightness() -> None:
         preprocess(grey, 8, in_channels=2)
 
 
-def test_extract_shapes_targets_and_batch_independence(trunk, voc_dataset) -> None:
+def test_extract_shapes_targets_independent_of_batching_and_workers(trunk, voc_dataset) -> None:
     dataset = voc_dataset()
     one = extract_features(trunk, dataset, "all", image_size=32, batch_size=1)
-    many = extract_features(trunk, dataset, "all", image_size=32, batch_size=5)
+    many = extract_features(trunk, dataset, "all", image_size=32, batch_size=5, num_workers=2)
     assert one.features["l1"].shape == (12, 8 * 4 * 4) and one.features["l2"].shape == (12, 16 * 4 * 4)
     np.testing.assert_array_equal(one.targets, dataset.labels)
     assert one.class_names == dataset.class_names and len(one.class_names) == 20 and one.skipped == 0

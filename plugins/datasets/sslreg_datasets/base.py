@@ -34,6 +34,7 @@ class IndexedSource(DatasetSource):
     """
 
     Config: ClassVar[type[SourceConfig]] = SourceConfig
+    config: SourceConfig
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)

@@ -102,6 +102,7 @@ class EmbeddedPhotos(IndexedSource):
 
     name: ClassVar[str] = "embedded_photos"
     Config: ClassVar[type[SourceConfig]] = EmbeddedPhotosConfig
+    config: EmbeddedPhotosConfig
     consumes: ClassVar[str] = "photographs bundled in the scikit-image and scikit-learn wheels"
 
     def __init__(self, config: EmbeddedPhotosConfig) -> None:

@@ -197,6 +197,7 @@ class EmbeddedShapes(IndexedSource):
 
     name: ClassVar[str] = "embedded_shapes"
     Config: ClassVar[type[SourceConfig]] = EmbeddedShapesConfig
+    config: EmbeddedShapesConfig
     consumes: ClassVar[str] = "nothing (generated from a seed)"
     produces: ClassVar[str] = "Sample(image RGB uint8, int8 multi-label over 10 shape classes, key)"
     target_kind: ClassVar[str] = "multilabel"

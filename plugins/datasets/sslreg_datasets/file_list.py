@@ -33,6 +33,7 @@ class FileList(FileSource):
 
     name: ClassVar[str] = "file_list"
     Config: ClassVar[type[SourceConfig]] = FileListConfig
+    config: FileListConfig
     consumes: ClassVar[str] = "a text file of 'path[,label]' lines"
     produces: ClassVar[str] = "Sample(image RGB uint8, class index or None, key)"
     target_kind: ClassVar[str] = "class"

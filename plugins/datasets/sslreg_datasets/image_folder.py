@@ -24,6 +24,7 @@ class ImageFolder(FileSource):
 
     name: ClassVar[str] = "image_folder"
     Config: ClassVar[type[SourceConfig]] = ImageFolderConfig
+    config: ImageFolderConfig
     consumes: ClassVar[str] = "a folder of image files (any depth)"
 
     def __init__(self, config: ImageFolderConfig) -> None:

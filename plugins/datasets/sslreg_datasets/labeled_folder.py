@@ -27,6 +27,7 @@ class LabeledFolder(FileSource):
 
     name: ClassVar[str] = "labeled_folder"
     Config: ClassVar[type[SourceConfig]] = LabeledFolderConfig
+    config: LabeledFolderConfig
     consumes: ClassVar[str] = "root/<class>/<image> folders"
     produces: ClassVar[str] = "Sample(image RGB uint8, class index, key)"
     target_kind: ClassVar[str] = "class"

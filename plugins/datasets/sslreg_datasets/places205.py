@@ -44,6 +44,7 @@ class Places205(FileSource):
 
     name: ClassVar[str] = "places205"
     Config: ClassVar[type[SourceConfig]] = Places205Config
+    config: Places205Config
     consumes: ClassVar[str] = "Places205 split lists and images"
     produces: ClassVar[str] = "Sample(image RGB uint8, class index, key)"
     target_kind: ClassVar[str] = "class"

@@ -67,6 +67,7 @@ class Shards(DatasetSource):
 
     name: ClassVar[str] = "shards"
     Config: ClassVar[type[SourceConfig]] = ShardsConfig
+    config: ShardsConfig
     consumes: ClassVar[str] = "webdataset tar shards on local disk"
     is_stream: ClassVar[bool] = True
 
@@ -149,6 +150,9 @@ class Shards(DatasetSource):
         return Sample(decoded.image, target, key)
 
     def _shard_error(self, error: Exception) -> bool:
-        """webdataset handler: count a broken shard or member as one bad image and go on."""
+        """webdataset handler: count a broken shard or member as one bad image (keyed by the shard) and go on.
+
+        A tar cut off right after a complete member ends silently (Python's tarfile sees a normal end).
+        """
         self.bad_images.record_bad(str(getattr(error, "args", [""])[-1] or "shard"), f"{type(error).__name__}: {error}")
         return True

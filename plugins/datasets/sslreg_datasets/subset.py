@@ -13,7 +13,7 @@ def subset_indices(total: int, subset: int | None, seed: int, source: str = "dat
         return range(total)
     if subset > total:
         raise ValueError(f"dataset {source!r}: subset={subset} is larger than the {total} images it has")
-    chosen = np.random.Generator(np.random.PCG64(seed)).choice(total, size=subset, replace=False)
+    chosen = np.random.Generator(np.random.PCG64(seed)).choice(total, size=subset, replace=False, shuffle=False)
     return np.sort(chosen).astype(np.int64)
 
 

@@ -34,6 +34,7 @@ class Voc07(FileSource):
 
     name: ClassVar[str] = "voc07"
     Config: ClassVar[type[SourceConfig]] = Voc07Config
+    config: Voc07Config
     consumes: ClassVar[str] = "a VOC devkit folder (JPEGImages, ImageSets/Main)"
     produces: ClassVar[str] = "Sample(image RGB uint8, int8 multi-label over 20 classes, key = image id)"
     target_kind: ClassVar[str] = "multilabel"

@@ -88,3 +88,11 @@ def test_shard_errors(shard_dir: Path) -> None:
     with pytest.raises(NotImplementedError):
         shards(shard_dir).load(0)
     assert np.isclose(len(shards(shard_dir, num_images=14)), 14)
+
+
+def test_a_broken_shard_is_counted_and_skipped(shard_dir: Path) -> None:
+    (shard_dir / "data-001.tar").write_bytes(b"not a tar file at all" * 10)
+    source = shards(shard_dir, shuffle_shards=False, max_bad_fraction=1.0)
+    seen = keys(source)
+    assert {key.split("/")[0] for key in seen} == {"data-000.tar", "data-002.tar"} and len(seen) == 8
+    assert str(shard_dir / "data-001.tar") in source.bad_images.keys

@@ -4,7 +4,8 @@ Images are resized whole (no crop) to a square ``image_size`` and normalised:
 
 * RGB trunks (``in_channels == 3``): ``(rgb / 255 - IMAGENET_MEAN) / IMAGENET_STD``.
 * L-only colorization trunks (``in_channels == 1``): the L channel of OpenCV's float Lab conversion
-  (``L`` in [0, 100]) centred and scaled to [-1, 1] as ``(L - 50) / 50``.
+  (``L`` in [0, 100]) as ``(L - 50) / lightness_scale``; the default 50 gives [-1, 1], as sslreg-colorization
+  feeds its trunks by default.
 
 Every requested layer comes from ONE forward pass and is pooled with :func:`sslreg.pooling.pool_features`.
 Pooled features are stored per layer as ``cache_dir/cache_key/<layer>.npy`` (float32), the targets as
@@ -18,10 +19,10 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from itertools import islice
+from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 import cv2
@@ -55,22 +56,34 @@ class FeatureSet:
         return len(next(iter(self.features.values()))) if self.features else 0
 
 
-def preprocess(image: np.ndarray, size: int, in_channels: int = 3) -> np.ndarray:
-    """One RGB uint8 image (H, W, 3) to a normalised float32 (in_channels, size, size) array."""
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    resized = cv2.resize(image[..., :3], (size, size), interpolation=cv2.INTER_LINEAR)
-    rgb = resized.astype(np.float32) / 255.0
-    if in_channels == 3:
-        return ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
-    if in_channels == 1:
-        lightness = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0]
-        return ((lightness - 50.0) / 50.0)[None]
-    raise ValueError(f"feature extraction: in_channels={in_channels} is not supported (1 = L of Lab, 3 = RGB)")
+@dataclass(frozen=True)
+class Preprocess:
+    """How an image enters the trunk: resized whole to ``size`` x ``size``, then normalised for ``in_channels``.
+
+    ``lightness_scale`` must match the scale the L-only trunk was trained with (sslreg-colorization's
+    ``input_scale``; 50 gives [-1, 1], 1 is the Caffe reference's plain ``L - 50``).
+    """
+
+    size: int
+    in_channels: int = 3
+    lightness_scale: float = 50.0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """One RGB uint8 image (H, W, 3) to a normalised float32 (in_channels, size, size) array."""
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        resized = cv2.resize(image[..., :3], (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+        rgb = resized.astype(np.float32) / 255.0
+        if self.in_channels == 3:
+            return ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+        if self.in_channels == 1:
+            lightness = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0]
+            return ((lightness - 50.0) / self.lightness_scale)[None]
+        raise ValueError(f"feature extraction: in_channels={self.in_channels} is not supported (1 = L of Lab, 3 = RGB)")
 
 
-def feature_cache_key(backbone: Backbone, dataset: DatasetSource, image_size: int) -> str:
-    """A short hash naming one extraction: trunk class, config and weights, dataset config, image size."""
+def feature_cache_key(backbone: Backbone, dataset: DatasetSource, prepare: Preprocess) -> str:
+    """A short hash naming one extraction: trunk class, config and weights, dataset config, image size/scaling."""
     digest = hashlib.sha256()
     head = {
         "format": CACHE_FORMAT,
@@ -78,14 +91,14 @@ def feature_cache_key(backbone: Backbone, dataset: DatasetSource, image_size: in
         "backbone_config": backbone.config.model_dump(mode="json"),
         "dataset": f"{type(dataset).__module__}.{type(dataset).__qualname__}",
         "dataset_config": dataset.config.model_dump(mode="json"),
-        "image_size": int(image_size),
+        "preprocess": asdict(prepare),
     }
     digest.update(json.dumps(head, sort_keys=True).encode())
     for name, tensor in backbone.state_dict().items():
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
-    return f"{backbone.name}-{dataset.name}-{image_size}px-{digest.hexdigest()[:16]}"
+    return f"{backbone.name}-{dataset.name}-{prepare.size}px-{digest.hexdigest()[:16]}"
 
 
 def _publish(temp: Path, path: Path) -> None:
@@ -119,24 +132,24 @@ def _collate(items: list[tuple[np.ndarray, object] | None]) -> Batch:
 class _Prepared(torch.utils.data.Dataset):
     """An indexable source as (preprocessed image, target) items, None where unreadable (for DataLoader workers)."""
 
-    def __init__(self, dataset: DatasetSource, size: int, in_channels: int) -> None:
-        self.dataset, self.size, self.in_channels = dataset, size, in_channels
+    def __init__(self, dataset: DatasetSource, preprocess: Preprocess) -> None:
+        self.dataset, self.preprocess = dataset, preprocess
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def prepare(self, sample: Sample | None) -> tuple[np.ndarray, object] | None:
-        return None if sample is None else (preprocess(sample.image, self.size, self.in_channels), sample.target)
+        return None if sample is None else (self.preprocess(sample.image), sample.target)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, object] | None:
         return self.prepare(self.dataset.load(index))
 
 
 def _prepared_batches(
-    dataset: DatasetSource, size: int, in_channels: int, batch_size: int, num_workers: int
+    dataset: DatasetSource, preprocess: Preprocess, batch_size: int, num_workers: int
 ) -> Iterator[Batch]:
     """Decoded, resized, normalised batches in dataset order; ``num_workers`` processes for indexable sources."""
-    prepared = _Prepared(dataset, size, in_channels)
+    prepared = _Prepared(dataset, preprocess)
     if num_workers > 0 and not dataset.is_stream:
         loader = torch.utils.data.DataLoader(
             prepared, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
@@ -165,12 +178,12 @@ def _in_memory(layer: str, rows: int, dim: int) -> np.ndarray:
 
 @dataclass
 class _Pass:
-    """One forward pass of a frozen trunk over a dataset: which layers, at what size, where, how batched."""
+    """One forward pass of a frozen trunk over a dataset: which layers, what input, where, how batched."""
 
     backbone: Backbone
     dataset: DatasetSource
     layers: list[str]
-    size: int
+    preprocess: Preprocess
     device: torch.device
     batch_size: int
     num_workers: int
@@ -182,9 +195,9 @@ class _Pass:
         file); the returned arrays are cut to the readable images.
         """
         backbone, dataset, layers = self.backbone, self.dataset, self.layers
-        at_protocol_size = self.size == backbone.input_size
+        at_protocol_size = self.preprocess.size == backbone.input_size
         capacity = len(dataset)
-        batches = _prepared_batches(dataset, self.size, backbone.config.in_channels, self.batch_size, self.num_workers)
+        batches = _prepared_batches(dataset, self.preprocess, self.batch_size, self.num_workers)
         out: dict[str, np.ndarray] = {}
         targets: list[object] = []
         skipped = 0
@@ -242,7 +255,7 @@ class _Pass:
                     "skipped": skipped,
                     "class_names": list(self.dataset.class_names),
                     "has_targets": targets is not None,
-                    "image_size": self.size,
+                    "preprocess": asdict(self.preprocess),
                 }
                 _write_atomic(folder / _META, lambda stream: stream.write(json.dumps(meta, indent=1).encode()))
             return meta
@@ -259,26 +272,28 @@ def extract_features(
     device: torch.device | str = "cpu",
     batch_size: int = 64,
     image_size: int | None = None,
+    lightness_scale: float = 50.0,
     num_workers: int = 0,
     cache_dir: Path | str | None = None,
     cache_key: str | None = None,
 ) -> FeatureSet:
     """Pooled features of ``layers`` for every readable image of ``dataset``, from one pass of the frozen trunk.
 
+    ``image_size`` defaults to the trunk's protocol size; ``lightness_scale``: see :class:`Preprocess`.
     ``num_workers`` processes decode and resize images of an indexable source (rows stay in dataset order).
     With ``cache_dir`` the layers already on disk under ``cache_dir/cache_key`` are reused (memory-mapped) and
     only the missing ones are computed, in one pass. ``cache_key`` defaults to :func:`feature_cache_key`.
     """
     if batch_size < 1 or num_workers < 0:
         raise ValueError(f"feature extraction: batch_size {batch_size} must be >= 1, num_workers {num_workers} >= 0")
-    size = int(image_size or backbone.input_size)
+    prepare = Preprocess(int(image_size or backbone.input_size), backbone.config.in_channels, float(lightness_scale))
     names = backbone.resolve_layers(layers)
-    extraction = _Pass(backbone, dataset, names, size, torch.device(device), batch_size, num_workers)
+    extraction = _Pass(backbone, dataset, names, prepare, torch.device(device), batch_size, num_workers)
     if cache_dir is None:
         features, targets, skipped = extraction.run()
         return FeatureSet(features, targets, list(dataset.class_names), skipped, None, names)
 
-    folder = Path(cache_dir) / (cache_key or feature_cache_key(backbone, dataset, size))
+    folder = Path(cache_dir) / (cache_key or feature_cache_key(backbone, dataset, prepare))
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / _META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else None

@@ -38,6 +38,9 @@ class SVMEvalConfig(EvaluatorConfig):
     )
     batch_size: int = Field(64, ge=1, le=4096, description="Images per forward pass when extracting features.")
     num_workers: int = Field(0, ge=0, le=64, description="Processes decoding and resizing images (0: in-process).")
+    lightness_scale: float = Field(
+        50.0, gt=0, description="L-only trunks get (L - 50) / this; match the colorization task's input_scale."
+    )
     device: str | None = Field(None, description="Torch device for features and solver (None: the runner's).")
 
 
@@ -107,6 +110,7 @@ def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config:
         batch_size=config.batch_size,
         image_size=size,
         num_workers=config.num_workers,
+        lightness_scale=config.lightness_scale,
         cache_dir=context.cache_dir,
     )
     if features.targets is None:

@@ -47,7 +47,12 @@ class JigsawConfig(PretextConfig):
         "channel", description="Each tile to zero mean, unit std on its own: per channel, over the tile, or none ([0, 1])."
     )
     tile_dim: int = Field(1024, ge=1, description="Per-tile fc width after global average pooling (fc6).")
-    hidden_dim: int = Field(4096, ge=1, description="Width of the fc layer over the concatenated tiles (fc7).")
+    hidden_dim: int = Field(
+        4096, ge=0, description="Width of the fc layer over the concatenated tiles (fc7); 0: straight to |P|."
+    )
+    pool_size: int = Field(
+        1, ge=1, le=8, description="Per-tile average pool to this side before fc6 (>1 keeps coarse layout)."
+    )
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before the two classifier fc layers.")
     cache_dir: str | None = Field(
         None, description="Permutation cache folder (default $SSLREG_CACHE/jigsaw or ~/.cache/sslreg/jigsaw)."
@@ -140,6 +145,7 @@ class Jigsaw(PretextTask):
             tile_dim=self.config.tile_dim,
             hidden_dim=self.config.hidden_dim,
             dropout=self.config.dropout,
+            pool_size=self.config.pool_size,
         )
         return JigsawModel(trunk, head)
 

@@ -10,7 +10,8 @@ from sslreg import Backbone, PretextModel
 
 
 class JigsawHead(nn.Module):
-    """Per-tile global average pool + fc (``tile_dim``), concatenation of the tiles, fc (``hidden_dim``), fc (|P|)."""
+    """Per tile: average pool to ``pool_size`` x ``pool_size`` + fc (``tile_dim``, the paper's fc6); the tiles'
+    features concatenated in tile order; fc (``hidden_dim``, fc7; 0 skips it as VISSL's ResNet head); fc (|P|)."""
 
     def __init__(
         self,
@@ -20,18 +21,18 @@ class JigsawHead(nn.Module):
         tile_dim: int = 1024,
         hidden_dim: int = 4096,
         dropout: float = 0.5,
+        pool_size: int = 1,
     ) -> None:
         super().__init__()
         self.num_tiles = num_tiles
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.tile_fc = nn.Sequential(nn.Linear(in_channels, tile_dim), nn.ReLU(inplace=True))
-        self.classifier = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(num_tiles * tile_dim, hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_dim, num_classes),
-        )
+        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.tile_fc = nn.Sequential(nn.Linear(in_channels * pool_size * pool_size, tile_dim), nn.ReLU(inplace=True))
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        width = num_tiles * tile_dim
+        if hidden_dim > 0:
+            layers += [nn.Linear(width, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            width = hidden_dim
+        self.classifier = nn.Sequential(*layers, nn.Linear(width, num_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B*num_tiles, C, h, w) trunk features, tiles of one puzzle consecutive -> (B, |P|) logits."""

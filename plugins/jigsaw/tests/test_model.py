@@ -43,6 +43,15 @@ def test_head_is_sized_from_the_deepest_layer(make_task, tiny_trunk) -> None:
     assert model.head.classifier[1].in_features == 9 * 8 and model.head.classifier[-1].out_features == 10
 
 
+def test_head_variants_pool_grid_and_no_hidden_layer(make_task, tiny_trunk, photos) -> None:
+    task = make_task(num_permutations=10, tile_dim=8, hidden_dim=0, pool_size=2)
+    model = task.build_model(tiny_trunk)
+    assert model.head.tile_fc[0].in_features == tiny_trunk.layer_channels["conv2"] * 4
+    linears = [m for m in model.head.classifier if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(72, 10)]
+    assert model(batch(task, photos, size=2)[0]).shape == (2, 10)
+
+
 def test_trunk_runs_once_on_all_tiles_as_one_batch(make_task, tiny_trunk, photos) -> None:
     task = make_task(num_permutations=10)
     model = task.build_model(tiny_trunk)

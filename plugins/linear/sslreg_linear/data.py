@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from sslreg import DatasetSource
 
-from sslreg_linear.transforms import Preprocess
+from sslreg_linear.transforms import ImagePipeline
 
 Item = tuple[torch.Tensor, Any] | None
 
@@ -32,8 +32,8 @@ class Batch:
 class IndexedImages(Dataset):
     """Random-access view of a source; items are requested as (epoch, index) pairs by the sampler."""
 
-    def __init__(self, source: DatasetSource, preprocess: Preprocess, seed: int) -> None:
-        self.source, self.preprocess, self.seed = source, preprocess, seed
+    def __init__(self, source: DatasetSource, pipeline: ImagePipeline, seed: int) -> None:
+        self.source, self.pipeline, self.seed = source, pipeline, seed
 
     def __len__(self) -> int:
         return len(self.source)
@@ -44,14 +44,14 @@ class IndexedImages(Dataset):
         if sample is None:
             return None
         rng = np.random.default_rng((self.seed, epoch, index))
-        return self.preprocess(sample.image, rng), sample.target
+        return self.pipeline(sample.image, rng), sample.target
 
 
 class StreamedImages(IterableDataset):
     """A streamed source, split across DataLoader workers as ranks of ``stream``."""
 
-    def __init__(self, source: DatasetSource, preprocess: Preprocess, seed: int, epoch: int) -> None:
-        self.source, self.preprocess, self.seed, self.epoch = source, preprocess, seed, epoch
+    def __init__(self, source: DatasetSource, pipeline: ImagePipeline, seed: int, epoch: int) -> None:
+        self.source, self.pipeline, self.seed, self.epoch = source, pipeline, seed, epoch
 
     def __iter__(self) -> Iterator[Item]:
         worker = get_worker_info()
@@ -61,7 +61,7 @@ class StreamedImages(IterableDataset):
                 yield None
                 continue
             rng = np.random.default_rng((self.seed, self.epoch, rank, position))
-            yield self.preprocess(sample.image, rng), sample.target
+            yield self.pipeline(sample.image, rng), sample.target
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Collate:
 
 def make_loader(
     source: DatasetSource,
-    preprocess: Preprocess,
+    pipeline: ImagePipeline,
     collate: Collate,
     *,
     epoch: int,
@@ -115,9 +115,9 @@ def make_loader(
     """
     common = dict(batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     if source.is_stream:
-        return DataLoader(StreamedImages(source, preprocess, seed, epoch), **common)
+        return DataLoader(StreamedImages(source, pipeline, seed, epoch), **common)
     order = np.arange(len(source))
     if shuffle:
         order = np.random.default_rng((seed, epoch)).permutation(order)
     sampler = [(epoch, int(index)) for index in order]
-    return DataLoader(IndexedImages(source, preprocess, seed), sampler=sampler, **common)
+    return DataLoader(IndexedImages(source, pipeline, seed), sampler=sampler, **common)

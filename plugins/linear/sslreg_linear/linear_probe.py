@@ -15,12 +15,13 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
 
 from sslreg import Backbone, DatasetSource, DataSpec, EvalContext, EvalResult, Evaluator, EvaluatorConfig, LayerScore
+from sslreg.features import Preprocess
 from sslreg.pooling import pool_features
 
 from sslreg_linear.data import Collate, make_loader
 from sslreg_linear.heads import LinearHeads
 from sslreg_linear.metrics import mean_average_precision, topk_accuracy
-from sslreg_linear.transforms import Preprocess
+from sslreg_linear.transforms import ImagePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class LinearProbeConfig(EvaluatorConfig):
         le=1.0,
         description="Test: resize the shorter side to image_size / this, then centre crop (0.875: 256 -> 224;"
         " 1.0: no margin).",
+    )
+    lightness_scale: float = Field(
+        50.0, gt=0, description="L-only trunks get (L - 50) / this; match the colorization task's input_scale."
     )
     amp: bool = Field(True, description="Run the frozen trunk under autocast on CUDA (ignored on CPU).")
     device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
@@ -153,12 +157,11 @@ class ProbeRun:
     def loader(self, source: DatasetSource, train: bool, epoch: int) -> torch.utils.data.DataLoader:
         """One epoch of ``source``: augmented and shuffled for training, centre-cropped in order for testing."""
         cfg = self.config
-        preprocess = Preprocess(
-            self.image_size, self.backbone.config.in_channels, train, cfg.crop_scale, cfg.test_crop_fraction
-        )
+        normalise = Preprocess(self.image_size, self.backbone.config.in_channels, cfg.lightness_scale)
+        pipeline = ImagePipeline(normalise, train, cfg.crop_scale, cfg.test_crop_fraction)
         collate = Collate(self.target_kind, self.num_classes, source.name)
         return make_loader(
-            source, preprocess, collate, epoch=epoch, seed=self.seed, shuffle=train,
+            source, pipeline, collate, epoch=epoch, seed=self.seed, shuffle=train,
             batch_size=cfg.batch_size, num_workers=cfg.num_workers,
         )  # fmt: skip
 

@@ -1,8 +1,8 @@
 """Image preprocessing for linear probing: random-resized crop + flip to train, resize + centre crop to test.
 
 All randomness comes from a ``numpy.random.Generator`` handed in per image, so results do not depend on
-DataLoader workers. Output is a normalised float tensor: ImageNet mean/std for RGB trunks, or the Lab L
-channel as (L - 50) / 50 for one-channel (colorization) trunks.
+DataLoader workers. Normalisation is the core's ``sslreg.features.Preprocess`` (shared with the SVM
+benchmark): ImageNet mean/std for RGB trunks, the Lab L channel as (L - 50) / lightness_scale for L-only trunks.
 """
 
 from __future__ import annotations
@@ -14,15 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-
-
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """An (H, W, 3) uint8 view of a grey, RGB or RGBA image."""
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return image[:, :, :3]
+from sslreg.features import Preprocess
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -75,34 +67,24 @@ def resize_center_crop(image: np.ndarray, size: int, crop_fraction: float) -> np
     return image[top : top + size, left : left + size]
 
 
-def normalise(image: np.ndarray, in_channels: int) -> torch.Tensor:
-    """RGB uint8 (H, W, 3) to a (C, H, W) float tensor: ImageNet mean/std, or Lab L as (L - 50) / 50 for C = 1."""
-    pixels = image.astype(np.float32) / 255.0
-    if in_channels == 1:
-        pixels = (cv2.cvtColor(pixels, cv2.COLOR_RGB2Lab)[:, :, :1] - 50.0) / 50.0
-    elif in_channels == 3:
-        pixels = (pixels - IMAGENET_MEAN) / IMAGENET_STD
-    else:
-        raise ValueError(f"linear_probe: trunks with in_channels={in_channels} are not supported (use 1 or 3)")
-    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-
-
 @dataclass(frozen=True)
-class Preprocess:
-    """Picklable per-image pipeline (runs in DataLoader workers): augment when ``train``, else centre crop."""
+class ImagePipeline:
+    """Picklable per-image pipeline (runs in DataLoader workers): augment when ``train``, else centre crop.
 
-    size: int
-    in_channels: int
+    ``normalise`` (the core's Preprocess) fixes the output size and the trunk's input normalisation.
+    """
+
+    normalise: Preprocess
     train: bool
     crop_scale: tuple[float, float] = (0.08, 1.0)
     test_crop_fraction: float = 0.875
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        image = as_rgb(image)
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | None) -> torch.Tensor:
+        size = self.normalise.size
         if self.train:
-            image = random_resized_crop(image, self.size, rng, self.crop_scale)
+            image = random_resized_crop(image, size, rng, self.crop_scale)
             if rng.random() < 0.5:
-                image = image[:, ::-1]
+                image = np.ascontiguousarray(image[:, ::-1])
         else:
-            image = resize_center_crop(image, self.size, self.test_crop_fraction)
-        return normalise(image, self.in_channels)
+            image = resize_center_crop(image, size, self.test_crop_fraction)
+        return torch.from_numpy(self.normalise(image))

@@ -143,6 +143,13 @@ def test_user_mistakes_are_clear_errors(context: EvalContext, trunk_factory, opt
         probe(**options).evaluate(trunk_factory(), context)
 
 
+def test_unsupported_input_channels_stop_before_any_work(context: EvalContext, trunk_factory) -> None:
+    trunk = trunk_factory(in_channels=2)
+    with pytest.raises(ValueError, match="in_channels=2 are not supported"):
+        probe().evaluate(trunk, context)
+    assert trunk.calls == 0
+
+
 @pytest.mark.parametrize(
     "options, message",
     [

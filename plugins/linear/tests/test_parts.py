@@ -10,7 +10,8 @@ from sslreg import PoolSpec
 from sslreg_linear.data import Collate
 from sslreg_linear.heads import LinearHeads
 from sslreg_linear.metrics import mean_average_precision, topk_accuracy
-from sslreg_linear.transforms import Preprocess, normalise, random_resized_crop, resize_center_crop
+from sslreg.features import Preprocess
+from sslreg_linear.transforms import ImagePipeline, random_resized_crop, resize_center_crop
 
 
 def test_random_resized_crop_size_and_determinism() -> None:
@@ -39,22 +40,21 @@ def test_resize_center_crop_keeps_the_centre() -> None:
     assert crop[16, 16].tolist() == [255, 255, 255] and crop[0, 0].tolist() == [0, 0, 0]
 
 
-def test_normalise_rgb_and_l_channel() -> None:
-    mean_colour = np.full((4, 4, 3), [124, 116, 104], np.uint8)  # ImageNet mean colour
-    rgb = normalise(mean_colour, 3)
+def test_preprocess_normalises_rgb_and_gives_l_for_one_channel_trunks() -> None:
+    mean_colour = np.full((8, 8, 3), [124, 116, 104], np.uint8)  # ImageNet mean colour
+    rgb = ImagePipeline(Preprocess(4, 3), train=True)(mean_colour, np.random.default_rng(0))
     assert rgb.shape == (3, 4, 4) and rgb.abs().max() < 0.01
-    black, white = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8)
-    assert normalise(black, 1).shape == (1, 2, 2)
-    assert torch.allclose(normalise(black, 1), torch.tensor(-1.0), atol=1e-3)  # L = 0
-    assert torch.allclose(normalise(white, 1), torch.tensor(1.0), atol=1e-3)  # L = 100
-    with pytest.raises(ValueError, match="in_channels=2"):
-        normalise(black, 2)
+    black, white = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
+    lightness = ImagePipeline(Preprocess(4, 1), train=False)
+    assert lightness(black, None).shape == (1, 4, 4)
+    assert torch.allclose(lightness(black, None), torch.tensor(-1.0), atol=1e-3)  # L = 0
+    assert torch.allclose(lightness(white, None), torch.tensor(1.0), atol=1e-3)  # L = 100
 
 
 def test_preprocess_train_and_test() -> None:
     image = np.random.default_rng(0).integers(0, 256, (50, 70), dtype=np.uint8)  # grey input is accepted
-    train = Preprocess(32, 3, train=True)
-    test = Preprocess(32, 3, train=False)
+    train = ImagePipeline(Preprocess(32, 3), train=True)
+    test = ImagePipeline(Preprocess(32, 3), train=False)
     assert train(image, np.random.default_rng(1)).shape == (3, 32, 32)
     assert torch.equal(test(image, np.random.default_rng(1)), test(image, np.random.default_rng(2)))
 

@@ -91,9 +91,20 @@ def cross_validate(
     return solver.cross_validate(X, Y, costs, folds=folds, pos_weight=pos_weight, device=device)
 
 
+def parse_device(name: str) -> torch.device:
+    """A torch device that exists here, or a ValueError naming it."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine")
+    return device
+
+
 def device_of(config: SVMEvalConfig, context: EvalContext) -> torch.device:
     """The configured device, else the runner's."""
-    return torch.device(config.device) if config.device else context.device
+    return parse_device(config.device) if config.device else context.device
 
 
 def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config: SVMEvalConfig, what: str) -> Split:

@@ -77,3 +77,5 @@ def test_missing_or_unreadable_file_and_bad_options_exit_2(tmp_path: Path, capsy
     assert "--costs must all be positive" in capsys.readouterr().err
     assert main(["evaluate", "voc07_svm", "--features", str(path), "--folds", "1"]) == 2
     assert "--folds must be at least 2" in capsys.readouterr().err
+    assert main(["evaluate", "voc07_svm", "--features", str(path), "--device", "gpu0"]) == 2
+    assert "'gpu0' is not a torch device" in capsys.readouterr().err

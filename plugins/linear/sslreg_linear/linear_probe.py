@@ -238,6 +238,8 @@ class LinearProbe(Evaluator):
         """Train one head per layer on ``train``, score them on ``test``."""
         cfg = self.config
         device = torch.device(cfg.device) if cfg.device else context.device
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"linear_probe: device {str(device)!r} asked for, but CUDA is not available here")
         seed = context.seed if cfg.seed is None else cfg.seed
         layers = backbone.resolve_layers(cfg.layers)
         if backbone.config.in_channels not in (1, 3):

@@ -143,6 +143,12 @@ def test_user_mistakes_are_clear_errors(context: EvalContext, trunk_factory, opt
         probe(**options).evaluate(trunk_factory(), context)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(context: EvalContext, trunk_factory) -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        probe(device="cuda").evaluate(trunk_factory(), context)
+
+
 def test_unsupported_input_channels_stop_before_any_work(context: EvalContext, trunk_factory) -> None:
     trunk = trunk_factory(in_channels=2)
     with pytest.raises(ValueError, match="in_channels=2 are not supported"):

@@ -79,7 +79,9 @@ class LinearProbeConfig(EvaluatorConfig):
     )
     amp: bool = Field(True, description="Run the frozen trunk under autocast on CUDA (ignored on CPU).")
     device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
-    seed: int | None = Field(None, description="Seed for head init, shuffling and crops (None: the experiment seed).")
+    seed: int | None = Field(
+        None, ge=0, description="Seed for head init, shuffling and crops (None: the experiment seed)."
+    )
 
     @field_validator("lr_steps")
     @classmethod

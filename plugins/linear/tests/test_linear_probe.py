@@ -164,6 +164,7 @@ def test_unsupported_input_channels_stop_before_any_work(context: EvalContext, t
         (dict(device="warp-drive"), "not a torch device"),
         (dict(momentum=0.0), "nesterov needs momentum"),
         (dict(lr=0.0), "greater than 0"),
+        (dict(seed=-1), "greater than or equal to 0"),
     ],
 )
 def test_bad_options_are_rejected_by_the_config(options, message) -> None:

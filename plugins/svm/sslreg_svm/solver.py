@@ -1,0 +1,342 @@
+"""Fast exact solver of the VOC07 linear-SVM protocol: all classes and costs of LinearSVC's problem at once.
+
+Each (class, cost) problem is scikit-learn's ``LinearSVC(C=cost, class_weight={1: w, -1: 1}, loss='squared_hinge',
+dual=True, intercept_scaling=1)``, i.e. (liblinear regularises the bias through an appended constant feature 1)
+
+    min_{w,b}  0.5 (||w||^2 + b^2) + C sum_i c_i max(0, 1 - y_i (w.x_i + b))^2 .
+
+We solve it in the sample space (the kernel trick, w = sum_i beta_i x_i, b = sum_i beta_i): the kernel
+K = X X^T + 1 is computed once and every class, cost and cross-validation fold uses a sub-block of it. Costs are
+walked in increasing order (warm starts along the path). Two exact steps:
+
+* while every training sample violates the margin (small costs: the problem is a weighted ridge regression), the
+  optimum solves one linear system; we solve it for all classes at once by conjugate gradients in the eigenbasis
+  of the fold's kernel, preconditioned by diag(1 + 2 C lambda) (condition number <= pos_weight);
+* otherwise the primal semismooth Newton method of Keerthi & DeCoste / Chapelle: solve the active-set system
+  (K_AA + diag(1 / (2 C c_A))) beta_A = y_A by Cholesky, exact line search on the piecewise-quadratic objective,
+  until the active set is stable and the gradient vanishes (finite convergence).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+COSTS: tuple[float, ...] = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0) + tuple(
+    0.5**k for k in range(4, 20)
+)
+
+_PCG_TOL = 1e-11  # relative residual of the conjugate-gradient solves
+_REFINE_TOL = 1e-12  # relative residual of the refined float32-Cholesky solves
+_PCG_MAX_MISMATCH = 64  # classes whose training set differs from the fold's union by more samples skip the CG step
+
+
+def l2_normalize(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Divide each row by (its L2 norm + 1e-5), in float64, as the reference's ``normalize_features``."""
+    if isinstance(x, torch.Tensor):
+        x = x.to(torch.float64)
+        return x / (torch.linalg.vector_norm(x, dim=1, keepdim=True) + 1e-5)
+    x = np.asarray(x, dtype=np.float64)
+    return x / (np.linalg.norm(x, axis=1) + 1e-5)[:, None]
+
+
+@dataclass
+class SVMSolution:
+    """Linear SVMs for C classes x K costs: score = X @ weights[c, k] + bias[c, k]."""
+
+    weights: torch.Tensor  # (C, K, D)
+    bias: torch.Tensor  # (C, K)
+    n_iter: torch.Tensor | None = None  # (C, K) Newton iterations (0 = solved by the all-active CG step)
+
+    def decision(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Decision values (N, C, K) of every class and cost on the rows of X."""
+        X = _as_tensor(X, self.weights.device).to(self.weights.dtype)
+        n_classes, n_costs, dim = self.weights.shape
+        if X.ndim != 2 or X.shape[1] != dim:
+            raise ValueError(f"SVMSolution.decision: expected features of shape (N, {dim}), got {tuple(X.shape)}")
+        scores = X @ self.weights.reshape(n_classes * n_costs, dim).T + self.bias.reshape(1, -1)
+        return scores.reshape(X.shape[0], n_classes, n_costs)
+
+
+def _as_tensor(x: torch.Tensor | np.ndarray, device: torch.device | None) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64, device=device)
+
+
+def _check_inputs(X: torch.Tensor, Y: torch.Tensor, costs: Sequence[float], pos_weight: float) -> None:
+    if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
+        raise ValueError(f"SVM solver: expected X (N, D) and Y (N, C) with the same N, got {tuple(X.shape)} and {tuple(Y.shape)}")
+    if not bool(((Y == 1) | (Y == -1) | (Y == 0)).all()):
+        raise ValueError("SVM solver: labels Y must be 1 (positive), -1 (negative) or 0 (ignored)")
+    if len(costs) == 0 or min(costs) <= 0:
+        raise ValueError(f"SVM solver: costs must be a non-empty list of positive numbers, got {list(costs)}")
+    if pos_weight <= 0:
+        raise ValueError(f"SVM solver: pos_weight must be positive, got {pos_weight}")
+
+
+def _pcg_all_active(
+    Z: torch.Tensor, lam: torch.Tensor, cw: torch.Tensor, y: torch.Tensor, cost: float, z0: torch.Tensor, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Minimise 0.5||z||^2 + C sum_i cw_i (y_i - (Z z)_i)^2 for each column (the SVM if every sample is active).
+
+    Preconditioned CG on (I + 2C Z^T diag(cw) Z) z = 2C Z^T (cw y); Z = U sqrt(Lambda), so the preconditioner
+    I + 2C Lambda is diagonal. Returns z, a per-column convergence flag, and the iteration count.
+    """
+    two_c = 2.0 * cost
+    pinv = (1.0 / (1.0 + two_c * lam)).unsqueeze(1)
+
+    def hess(v: torch.Tensor) -> torch.Tensor:
+        return v + two_c * (Z.T @ (cw * (Z @ v)))
+
+    b = two_c * (Z.T @ (cw * y))
+    bnorm = torch.linalg.vector_norm(b, dim=0).clamp_min(1e-300)
+    z = z0.clone()
+    r = b - hess(z)
+    s = pinv * r
+    p = s.clone()
+    rs = (r * s).sum(0)
+    done = torch.linalg.vector_norm(r, dim=0) <= _PCG_TOL * bnorm
+    it = 0
+    while not bool(done.all()) and it < max_iter:
+        it += 1
+        hp = hess(p)
+        alpha = torch.where(done, torch.zeros_like(rs), rs / (p * hp).sum(0).clamp_min(1e-300))
+        z += alpha * p
+        r -= alpha * hp
+        done = done | (torch.linalg.vector_norm(r, dim=0) <= _PCG_TOL * bnorm)
+        s = pinv * r
+        rs_new = (r * s).sum(0)
+        p = s + (rs_new / rs.clamp_min(1e-300)) * p
+        rs = rs_new
+    return z, done, it
+
+
+def _line_search(f: torch.Tensor, d: torch.Tensor, df: torch.Tensor, y: torch.Tensor, ccw: torch.Tensor) -> float:
+    """Exact minimiser t >= 0 of the convex piecewise quadratic objective along beta + t d (1-D Newton)."""
+    fd, dd = float(f @ d), float(df @ d)
+    ydf = y * df
+    slack0 = 1.0 - y * f
+    t = 1.0
+    for _ in range(100):
+        slack = slack0 - t * ydf
+        on = slack > 0
+        grad = fd + t * dd - 2.0 * float((ccw * ydf * slack.clamp_min(0)).sum())
+        curv = dd + 2.0 * float((ccw * df * df * on).sum())
+        if curv <= 0:
+            break
+        t_new = max(t - grad / curv, 0.0)
+        if abs(t_new - t) <= 1e-12 * max(1.0, abs(t)):
+            t = t_new
+            break
+        t = t_new
+    return t
+
+
+def _spd_solve(system: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solve an SPD float64 system: float32 Cholesky (twice as fast) refined to float64 accuracy, else float64."""
+    chol, info = torch.linalg.cholesky_ex(system.float())
+    if int(info) == 0:
+        rhs_norm = float(torch.linalg.vector_norm(rhs))
+        x = torch.zeros_like(rhs)
+        residual = rhs
+        for _ in range(30):  # iterative refinement; converges when cond(system) * 6e-8 < 1
+            x += torch.cholesky_solve(residual.float().unsqueeze(1), chol).squeeze(1).double()
+            residual = rhs - system @ x
+            if float(torch.linalg.vector_norm(residual)) <= _REFINE_TOL * rhs_norm:
+                return x
+    chol, info = torch.linalg.cholesky_ex(system)
+    if int(info) == 0:
+        return torch.cholesky_solve(rhs.unsqueeze(1), chol).squeeze(1)
+    return torch.linalg.lstsq(system, rhs.unsqueeze(1)).solution.squeeze(1)  # numerically indefinite: be safe
+
+
+def _newton(
+    K: torch.Tensor, y: torch.Tensor, cw: torch.Tensor, cost: float, beta: torch.Tensor, f: torch.Tensor,
+    tol: float, max_iter: int,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Primal semismooth Newton in the sample space for one class and cost, from (beta, f = K beta).
+
+    Converged when a full step keeps the active set (then the step solved the KKT system exactly), or with
+    liblinear's own criterion: the dual point alpha_i = 2 C c_i max(0, 1 - y_i f_i) has a projected-gradient
+    spread (max - min) of at most ``tol``.
+    """
+    ccw = cost * cw
+    used = cw > 0
+    beta, f = beta.clone(), f.clone()
+    for it in range(1, max_iter + 1):
+        active = (cw > 0) & (y * f < 1)
+        idx = active.nonzero().squeeze(1)
+        target = torch.zeros_like(beta)
+        if len(idx):
+            system = K[idx.unsqueeze(1), idx]
+            system.diagonal().add_(1.0 / (2.0 * ccw[idx]))
+            target[idx] = _spd_solve(system, y[idx])
+        d = target - beta
+        df = K @ target - f
+        t = _line_search(f, d, df, y, ccw)
+        beta += t * d
+        f += t * df
+        if abs(t - 1.0) < 1e-9 and bool(torch.equal(active, (cw > 0) & (y * f < 1))):
+            return beta, f, it
+        slack = (1.0 - y * f).clamp_min(0) * used
+        grad = y * (K @ (2.0 * ccw * slack * y)) - 1.0 + slack  # dual gradient at alpha = 2 C c slack
+        projected = torch.where(slack > 0, grad, grad.clamp_max(0))[used]
+        if float(projected.max() - projected.min()) <= tol:
+            return beta, f, it
+    return beta, f, max_iter
+
+
+def _solve_kernel(
+    K: torch.Tensor, Y: torch.Tensor, costs: Sequence[float], pos_weight: float, tol: float, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kernel coefficients beta (n, C, K) of every class and cost on one training set, and Newton counts (C, K)."""
+    n, n_classes = Y.shape
+    y = Y.to(K.dtype)
+    cw = torch.where(Y == 1, pos_weight, 1.0).to(K.dtype) * (Y != 0)
+    order = np.argsort(np.asarray(costs, dtype=np.float64), kind="stable")
+    beta = torch.zeros(n, n_classes, len(costs), dtype=K.dtype, device=K.device)
+    n_iter = torch.zeros(n_classes, len(costs), dtype=torch.long)
+    lam, U = torch.linalg.eigh(K)
+    lam = lam.clamp_min(0)
+    Z = U * lam.sqrt()
+    n_ignored = (Y == 0).sum(0).cpu()
+    on_path = [j for j in range(n_classes) if int(n_ignored[j]) <= _PCG_MAX_MISMATCH]
+    z_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
+    f_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
+    first_newton = [0 if j not in on_path else len(order) for j in range(n_classes)]  # position in `order`
+    # 1) the all-active CG step, batched over the classes, while its solution keeps every sample active
+    for pos_k, k in enumerate(order):
+        if not on_path:
+            break
+        cost, cols = float(costs[k]), torch.tensor(on_path, device=K.device)
+        z, conv, _ = _pcg_all_active(Z, lam, cw[:, cols], y[:, cols], cost, z_prev[:, cols], max(max_iter, 200))
+        f = Z @ z
+        ok = (conv & (((y[:, cols] * f) < 1) | (cw[:, cols] == 0)).all(0)).tolist()
+        for col, j in enumerate(on_path):
+            if ok[col]:
+                z_prev[:, j], f_prev[:, j] = z[:, col], f[:, col]
+                beta[:, j, k] = 2.0 * cost * cw[:, j] * (y[:, j] - f[:, col])
+            else:
+                first_newton[j] = pos_k
+        on_path = [j for col, j in enumerate(on_path) if ok[col]]
+
+    # 2) Newton along the rest of each class's cost path, warm-started; classes are independent (thread pool)
+    def newton_path(j: int) -> None:
+        last_beta = beta[:, j, order[first_newton[j] - 1]] if first_newton[j] > 0 else torch.zeros_like(y[:, j])
+        last_f = f_prev[:, j]
+        for k in order[first_newton[j]:]:
+            last_beta, last_f, n_iter[j, k] = _newton(K, y[:, j], cw[:, j], float(costs[k]), last_beta, last_f, tol, max_iter)
+            beta[:, j, k] = last_beta
+
+    pending = [j for j in range(n_classes) if first_newton[j] < len(order)]
+    workers = torch.get_num_threads() if K.device.type == "cpu" else 1
+    if workers > 1 and len(pending) > 1:
+        torch.set_num_threads(1)  # one BLAS thread per class: no fork-join barriers on small, shared cores
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(newton_path, pending))
+        finally:
+            torch.set_num_threads(workers)
+    else:
+        for j in pending:
+            newton_path(j)
+    return beta, n_iter
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    return torch.device(device) if device is not None else torch.device("cpu")
+
+
+def train_svms(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    costs: Sequence[float] = COSTS,
+    *,
+    pos_weight: float = 2.0,
+    tol: float = 1e-4,
+    max_iter: int = 2000,
+    device: str | torch.device | None = None,
+) -> SVMSolution:
+    """Fit LinearSVC's problem for every class (columns of Y in {1, -1, 0 = ignore}) and every cost, exactly."""
+    dev = _resolve_device(device)
+    X, Y = _as_tensor(X, dev), torch.as_tensor(np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y, device=dev)
+    _check_inputs(X, Y, costs, pos_weight)
+    used = (Y != 0).any(1).nonzero().squeeze(1)
+    Xs, Ys = X[used], Y[used]
+    K = Xs @ Xs.T + 1.0
+    beta, n_iter = _solve_kernel(K, Ys, costs, pos_weight, tol, max_iter)
+    n_classes, n_costs = Y.shape[1], len(costs)
+    flat = beta.reshape(len(used), n_classes * n_costs)
+    weights = (Xs.T @ flat).T.reshape(n_classes, n_costs, X.shape[1])
+    bias = flat.sum(0).reshape(n_classes, n_costs)
+    return SVMSolution(weights=weights, bias=bias, n_iter=n_iter)
+
+
+def stratified_folds(labels: np.ndarray, folds: int) -> list[np.ndarray]:
+    """Test indices of scikit-learn's StratifiedKFold(folds, shuffle=False) on binary labels (cross_val_score's cv)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=False)
+    return [test for _, test in splitter.split(np.zeros(len(labels)), labels)]
+
+
+def cross_validate(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    costs: Sequence[float] = COSTS,
+    *,
+    folds: int = 3,
+    pos_weight: float = 2.0,
+    device: str | torch.device | None = None,
+    **solver_kw: object,
+) -> np.ndarray:
+    """Mean cross-validated average precision (C, K) per class and cost, with the folds of cross_val_score(cv=folds).
+
+    Samples labelled 0 for a class are left out of that class; the score is sklearn's average_precision_score
+    on the decision values, as ``cross_val_score(..., scoring='average_precision')``.
+    """
+    from sklearn.metrics import average_precision_score
+
+    unknown = set(solver_kw) - {"tol", "max_iter"}
+    if unknown:
+        raise ValueError(f"cross_validate: unknown solver options {sorted(unknown)} (known: tol, max_iter)")
+    tol, max_iter = float(solver_kw.get("tol", 1e-4)), int(solver_kw.get("max_iter", 2000))  # type: ignore[arg-type]
+    dev = _resolve_device(device)
+    X = _as_tensor(X, dev)
+    Yn = np.asarray(Y.cpu() if isinstance(Y, torch.Tensor) else Y).astype(np.int64)
+    _check_inputs(X, torch.as_tensor(Yn), costs, pos_weight)
+    if folds < 2:
+        raise ValueError(f"cross_validate: folds must be >= 2, got {folds}")
+    n, n_classes = Yn.shape
+    K_full = X @ X.T + 1.0
+    # fold_of[i, j] = fold in which sample i is tested for class j (-1: ignored for that class)
+    fold_of = np.full((n, n_classes), -1)
+    for j in range(n_classes):
+        valid = np.flatnonzero(Yn[:, j] != 0)
+        for f, test in enumerate(stratified_folds(Yn[valid, j], folds)):
+            fold_of[valid[test], j] = f
+    cv_ap = np.zeros((n_classes, len(costs)))
+    for f in range(folds):
+        train_mask = (fold_of != f) & (fold_of >= 0)
+        used = np.flatnonzero(train_mask.any(1))
+        Yf = torch.as_tensor(np.where(train_mask[used], Yn[used], 0), device=dev)
+        used_t = torch.as_tensor(used, device=dev)
+        beta, _ = _solve_kernel(K_full[used_t][:, used_t], Yf, costs, pos_weight, tol, max_iter)
+        for j in range(n_classes):
+            test = np.flatnonzero(fold_of[:, j] == f)
+            test_t = torch.as_tensor(test, device=dev)
+            scores = (K_full[test_t][:, used_t] @ beta[:, j, :]).cpu().numpy()
+            for k in range(len(costs)):
+                cv_ap[j, k] += average_precision_score(Yn[test, j], scores[:, k]) / folds
+    return cv_ap
+
+
+def select_costs(cv_ap: np.ndarray, costs: Sequence[float]) -> np.ndarray:
+    """Index of the best cost per class (the first maximum of the mean CV AP, as np.argmax)."""
+    cv_ap = np.asarray(cv_ap)
+    if cv_ap.ndim != 2 or cv_ap.shape[1] != len(costs):
+        raise ValueError(f"select_costs: expected cv_ap of shape (C, {len(costs)}), got {cv_ap.shape}")
+    return np.argmax(cv_ap, axis=1)

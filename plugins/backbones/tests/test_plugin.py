@@ -69,13 +69,7 @@ def test_every_component_passes_the_kit_checks() -> None:
         pytest.param("resnet34", marks=pytest.mark.slow),
         pytest.param("resnet101", marks=pytest.mark.slow),
         pytest.param("resnet50w2", marks=pytest.mark.slow),
-        pytest.param(
-            "alexnet",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the kit expects ceil(size / stride) +- 1; CaffeNet's unpadded conv1 gives 14 (not 16) at 64 px",
-            ),
-        ),
+        "alexnet",
     ],
 )
 def test_backbone_passes_the_kit(name: str) -> None:

@@ -112,14 +112,13 @@ def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config:
     dataset = context.build_dataset(spec)
     if dataset.target_kind != "multilabel":
         raise ValueError(f"{what} data {dataset.name!r} has {dataset.target_kind!r} targets; the SVM needs multilabel")
-    size = config.image_size or backbone.input_size
     features = extract_features(
         backbone,
         dataset,
         config.layers,
         device=device_of(config, context),
         batch_size=config.batch_size,
-        image_size=size,
+        image_size=config.image_size,
         num_workers=config.num_workers,
         lightness_scale=config.lightness_scale,
         cache_dir=context.cache_dir,

@@ -1,4 +1,4 @@
-"""Tiny fixtures for linear_probe: a two-layer conv trunk and coloured-square datasets made in memory."""
+"""Tiny fixtures for linear_probe: a call-counting two-layer trunk and coloured-square datasets made in memory."""
 
 from __future__ import annotations
 
@@ -8,54 +8,28 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from sslreg import Backbone, BackboneConfig, DatasetConfig, DatasetSource, DataSpec, EvalContext, PoolSpec, Sample
+from sslreg import BackboneConfig, DatasetConfig, DatasetSource, DataSpec, EvalContext, Sample
+from sslreg.testing import TinyBackbone
 
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 60, 230), (230, 220, 40), (200, 40, 210)]
 
 
-class TinyTrunk(Backbone):
-    """Two conv layers (c1 stride 2, c2 stride 4); counts its forward calls."""
+class CountingTrunk(TinyBackbone):
+    """The conformance kit's two-layer trunk (l1 stride 2, l2 stride 4), counting its forward calls."""
 
-    name: ClassVar[str] = "tiny_trunk"
-    layer_names = ("c1", "c2")
-    input_size = 32
-
-    def __init__(self, config: BackboneConfig) -> None:
+    def __init__(self, config: BackboneConfig | None = None) -> None:
         super().__init__(config)
-        self.c1 = nn.Sequential(nn.Conv2d(config.in_channels, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU())
-        self.c2 = nn.Sequential(nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU())
         self.calls = 0
-
-    @property
-    def layer_channels(self) -> dict[str, int]:
-        return {"c1": 8, "c2": 16}
-
-    @property
-    def layer_strides(self) -> dict[str, int]:
-        return {"c1": 2, "c2": 4}
-
-    @property
-    def pool_specs(self) -> dict[str, PoolSpec]:
-        return {"c1": PoolSpec(4, 4, 0, 4), "c2": PoolSpec(4, 4, 0, 2)}
 
     def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         self.calls += 1
-        wanted = self.resolve_layers(layers)
-        out, feature = {}, x
-        for layer in self.layer_names:
-            feature = getattr(self, layer)(feature)
-            if layer in wanted:
-                out[layer] = feature
-            if layer == wanted[-1]:
-                break
-        return out
+        return super().forward(x, layers)
 
 
-def make_trunk(in_channels: int = 3, seed: int = 0) -> TinyTrunk:
+def make_trunk(in_channels: int = 3, seed: int = 0) -> CountingTrunk:
     torch.manual_seed(seed)
-    return TinyTrunk(BackboneConfig(name="tiny_trunk", in_channels=in_channels))
+    return CountingTrunk(BackboneConfig(name=CountingTrunk.name, in_channels=in_channels))
 
 
 def square_image(colour: tuple[int, int, int], rng: np.random.Generator, size: int = 32) -> np.ndarray:
@@ -170,5 +144,5 @@ def context(tmp_path: Path) -> EvalContext:
 
 
 @pytest.fixture
-def trunk_factory() -> Callable[..., TinyTrunk]:
+def trunk_factory() -> Callable[..., CountingTrunk]:
     return make_trunk

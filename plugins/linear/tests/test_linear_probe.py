@@ -10,8 +10,10 @@ import pydantic
 import pytest
 import torch
 
+import sslreg_linear
 from sslreg import EvalContext, EvalResult
 from sslreg.plugins import load_plugins
+from sslreg.testing import check_plugin
 from sslreg_linear import LinearProbe, LinearProbeConfig
 
 FAST = dict(epochs=4, lr_steps=[3], batch_size=8)
@@ -40,6 +42,10 @@ def test_registered_through_the_entry_point() -> None:
     assert entry.distribution == "sslreg-linear"
 
 
+def test_conformance_kit_passes() -> None:
+    assert [(entry.kind, entry.name) for entry in check_plugin(sslreg_linear)] == [("evaluator", "linear_probe")]
+
+
 def test_heads_learn_an_easy_task_on_every_layer(context: EvalContext, trunk_factory) -> None:
     five = {"num_classes": 5}
     results = probe(
@@ -47,7 +53,7 @@ def test_heads_learn_an_easy_task_on_every_layer(context: EvalContext, trunk_fac
     ).evaluate(trunk_factory(), context)
     got = scores(results)
     assert set(got) == {"top-1", "top-5"}
-    for layer in ("c1", "c2"):
+    for layer in ("l1", "l2"):
         assert 0.0 <= got["top-1"][layer] <= 100.0
         assert got["top-1"][layer] >= 80.0  # chance is 20%
         assert got["top-5"][layer] == 100.0  # 5 classes: every label is in the top 5
@@ -94,8 +100,8 @@ def test_same_seed_same_result_for_any_worker_count(context: EvalContext, trunk_
 
 
 def test_requested_layers_only(context: EvalContext, trunk_factory) -> None:
-    results = probe(layers=["c1"], batch_norm=False).evaluate(trunk_factory(), context)
-    assert list(results[0].layers) == ["c1"]
+    results = probe(layers=["l1"], batch_norm=False).evaluate(trunk_factory(), context)
+    assert list(results[0].layers) == ["l1"]
     assert results[0].details["head"] == "linear"
 
 
@@ -135,7 +141,7 @@ def test_one_channel_trunk_gets_the_l_channel(context: EvalContext, trunk_factor
     [
         (dict(test={"name": "squares", "split": "test", "num_classes": 4}), "class names"),
         (dict(test={"name": "multi_squares", "split": "test"}), "targets"),
-        (dict(layers=["c9"]), "unknown layer"),
+        (dict(layers=["l9"]), "unknown layer"),
     ],
 )
 def test_user_mistakes_are_clear_errors(context: EvalContext, trunk_factory, options, message) -> None:

@@ -155,8 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         losses, model, _, backbone, pretext = train(args.steps, num_neighbors=args.num_neighbors,
                                                    cache_dir=Path(tmp), log_every=50)
-        first, last = np.mean(losses[:10]), np.mean(losses[-10:])
-        print(f"loss: start {first:.4f} (mean of first 10 steps)  end {last:.4f} (mean of last 10 steps)")
+        span = min(10, len(losses))
+        first, last = np.mean(losses[:span]), np.mean(losses[-span:])
+        print(f"loss: start {first:.4f}  end {last:.4f}  (means of the first and last {span} steps)")
         register_tiny_trunk()
         checkpoint = Path(tmp) / "colorization.pth"
         save_checkpoint(checkpoint, model, backbone, pretext)

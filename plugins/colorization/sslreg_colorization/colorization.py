@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
@@ -106,22 +107,17 @@ class Colorization(PretextTask):
         Cache key: ``priors_name`` when set (then a cached file is used without reading ``images``), otherwise a
         hash of the subsampled images (at most ``prior_max_images``) and the bins.
         """
-        bins = self.bins
-        counts = None
-        if self.config.priors_name:
-            path = prior_lib.priors_cache_path(Path(cache_dir), self.config.priors_name)
-            counts = prior_lib.load_counts(path, bins)
+        bins, name = self.bins, self.config.priors_name
+        counts = prior_lib.load_counts(prior_lib.priors_cache_path(Path(cache_dir), name), bins) if name else None
         if counts is None:
-            sample = []
-            for image in images:
-                sample.append(prior_lib.subsample(np.asarray(image), self.config.prior_max_pixels))
-                if len(sample) >= self.config.prior_max_images:
-                    break
+            sample = [  # subsampled one by one: full-size images are never all held at once
+                prior_lib.subsample(np.asarray(image), self.config.prior_max_pixels)
+                for image in itertools.islice(images, self.config.prior_max_images)
+            ]
             if not sample:
                 raise ValueError("colorization.prepare: no training images were given for the colour priors")
-            key = self.config.priors_name or prior_lib.fingerprint(sample, bins)
-            path = prior_lib.priors_cache_path(Path(cache_dir), key)
-            counts = None if self.config.priors_name else prior_lib.load_counts(path, bins)
+            path = prior_lib.priors_cache_path(Path(cache_dir), name or prior_lib.fingerprint(sample, bins))
+            counts = prior_lib.load_counts(path, bins)
             if counts is None:
                 counts = prior_lib.bin_counts(sample, bins)
                 prior_lib.save_counts(path, counts, bins, len(sample))

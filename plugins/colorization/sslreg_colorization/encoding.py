@@ -28,7 +28,10 @@ def soft_encode_sparse(
     n, _, h, w = ab.shape
     k = min(k, bins.shape[0])
     distances = torch.cdist(_pixels(ab).float(), bins.to(device=ab.device, dtype=torch.float32))
-    nearest, index = torch.topk(distances, k, dim=1, largest=False, sorted=True)
+    if k == bins.shape[0]:  # all bins: a full sort is cheaper than topk of everything
+        nearest, index = torch.sort(distances, dim=1)
+    else:
+        nearest, index = torch.topk(distances, k, dim=1, largest=False, sorted=True)
     logits = -(nearest.square() - nearest[:, :1].square()) / (2.0 * sigma**2)
     weights = torch.exp(logits).clamp_min(torch.finfo(torch.float32).tiny)
     weights = weights / weights.sum(dim=1, keepdim=True)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-from torch import nn
-
 from sslreg_colorization.bins import gamut_bins
 from sslreg_colorization.encoding import soft_encode, soft_encode_sparse
+from torch import nn
 
 PAPER_K = (2, 5, 10, 20, 40, 80, 160, 313)
 
@@ -77,8 +76,8 @@ def main() -> None:
         print(f"targets {args.batch}×2×{side}×{side} = {args.batch * side * side} pixels")
         print(f"{'K':>5} {'sparse ms':>10} {'sparse/trunk':>13} {'dense ms':>9} {'dense/trunk':>12}")
         for k in PAPER_K:
-            sparse = median_time(lambda: soft_encode_sparse(ab, bins, k), device, args.repeats)
-            dense = median_time(lambda: soft_encode(ab, bins, k), device, args.repeats)
+            sparse = median_time(lambda k=k: soft_encode_sparse(ab, bins, k), device, args.repeats)
+            dense = median_time(lambda k=k: soft_encode(ab, bins, k), device, args.repeats)
             print(f"{k:>5} {sparse * 1e3:>10.2f} {sparse / base:>13.3f} {dense * 1e3:>9.2f} {dense / base:>12.3f}")
 
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import cv2
 import numpy as np
 import torch
 from pydantic import Field
+from sslreg_colorization import Colorization, ColorizationConfig
+from sslreg_colorization.colorize import colorize_grid, write_png
 from torch import nn
 
 from sslreg import Backbone, BackboneConfig, PoolSpec
-from sslreg_colorization import Colorization, ColorizationConfig
-from sslreg_colorization.colorize import colorize_grid, write_png
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 

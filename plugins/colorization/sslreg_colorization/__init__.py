@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sslreg import hookimpl
 from sslreg_colorization.bins import compute_gamut_bins, effective_k, gamut_bins
 from sslreg_colorization.colorization import Colorization, ColorizationConfig
-from sslreg_colorization.encoding import annealed_mean, nearest_bin, soft_encode, soft_encode_sparse
+from sslreg_colorization.encoding import (
+    annealed_mean,
+    nearest_bin,
+    soft_encode,
+    soft_encode_sparse,
+)
 from sslreg_colorization.lab import lab_to_rgb, rgb_to_lab
 from sslreg_colorization.model import ColorizationHead, ColorizationModel
 from sslreg_colorization.priors import rebalance_weights, smooth_priors

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -15,7 +16,6 @@ from pydantic import Field
 from sslreg import Backbone, PretextConfig, PretextTask
 from sslreg_colorization import priors as prior_lib
 from sslreg_colorization.bins import PAPER_Q, effective_k, gamut_bins
-from sslreg_colorization.cache import resolve_cache_dir
 from sslreg_colorization.encoding import soft_encode_sparse
 from sslreg_colorization.lab import l_to_input, rgb_to_lab
 from sslreg_colorization.model import ColorizationHead, ColorizationModel

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,7 +29,9 @@ def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Coloriz
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"colorize: checkpoint {str(path)!r} does not exist")
-    from sslreg.runner.compat import load_checkpoint  # torch.load(weights_only=True), numpy dtypes allowed
+    from sslreg.runner.compat import (
+        load_checkpoint,  # torch.load(weights_only=True), numpy dtypes allowed
+    )
 
     try:
         state = load_checkpoint(path, map_location=device)

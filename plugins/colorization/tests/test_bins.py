@@ -2,9 +2,13 @@
 
 import numpy as np
 import pytest
-
 from sslreg_colorization import bins as bins_module
-from sslreg_colorization.bins import compute_gamut_bins, effective_k, gamut_bins, gamut_cache_path
+from sslreg_colorization.bins import (
+    compute_gamut_bins,
+    effective_k,
+    gamut_bins,
+    gamut_cache_path,
+)
 from sslreg_colorization.lab import rgb_to_lab
 
 

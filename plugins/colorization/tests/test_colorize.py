@@ -5,9 +5,8 @@ import argparse
 import cv2
 import numpy as np
 import pytest
-import torch
-
 import sslreg_colorization
+import torch
 from sslreg_colorization import Colorization, ColorizationConfig
 
 

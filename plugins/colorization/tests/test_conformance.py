@@ -1,9 +1,9 @@
 """sslreg's conformance kit on this plugin."""
 
 import pytest
-from sslreg.testing import check_plugin
-
 import sslreg_colorization
+
+from sslreg.testing import check_plugin
 
 
 def test_conformance_kit_passes(gamut_dir, monkeypatch):

@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 import torch
-
 from sslreg_colorization.bins import gamut_bins
-from sslreg_colorization.encoding import annealed_mean, nearest_bin, soft_encode, soft_encode_sparse
+from sslreg_colorization.encoding import (
+    annealed_mean,
+    nearest_bin,
+    soft_encode,
+    soft_encode_sparse,
+)
 
 
 @pytest.fixture(scope="module")

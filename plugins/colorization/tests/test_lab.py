@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from sslreg_colorization.lab import input_to_l, l_to_input, lab_to_rgb, rgb_to_lab
 
 

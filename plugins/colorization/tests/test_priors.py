@@ -4,10 +4,15 @@ import warnings
 
 import numpy as np
 import pytest
-
 from sslreg_colorization import Colorization, ColorizationConfig
 from sslreg_colorization.bins import gamut_bins
-from sslreg_colorization.priors import bin_counts, priors_cache_path, rebalance_weights, smooth_priors, subsample
+from sslreg_colorization.priors import (
+    bin_counts,
+    priors_cache_path,
+    rebalance_weights,
+    smooth_priors,
+    subsample,
+)
 
 
 def images(seed: int = 0, count: int = 3) -> list[np.ndarray]:
@@ -102,7 +107,7 @@ def test_without_prepare_weights_are_uniform_with_a_warning(task):
     np.testing.assert_array_equal(weights, np.ones(task.num_bins))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        task.class_weights  # warned once only
+        _ = task.class_weights  # warned once only
 
 
 def test_prepare_without_images_is_an_error(task, tmp_path):

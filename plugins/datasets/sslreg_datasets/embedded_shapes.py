@@ -162,8 +162,11 @@ class EmbeddedShapesConfig(SourceConfig):
     size: int = Field(64, ge=32, le=512, description="Side in pixels of every (square) image.")
     min_objects: int = Field(1, ge=1, le=len(CLASSES), description="Fewest objects per image.")
     max_objects: int = Field(3, ge=1, le=len(CLASSES), description="Most objects per image (distinct classes).")
-    min_radius: float = Field(0.09, gt=0.0, le=0.5, description="Smallest object radius, as a fraction of size.")
-    max_radius: float = Field(0.22, gt=0.0, le=0.5, description="Largest object radius, as a fraction of size.")
+    min_radius: float = Field(0.12, gt=0.0, le=0.5, description="Smallest object radius, as a fraction of size.")
+    max_radius: float = Field(0.26, gt=0.0, le=0.5, description="Largest object radius, as a fraction of size.")
+    background_contrast: float = Field(
+        0.5, ge=0.0, le=1.0, description="Contrast of the random-colour background around its mean (1: full, 0: flat)."
+    )
     noise: float = Field(10.0, ge=0.0, le=100.0, description="Std of the Gaussian pixel noise (0-255 scale).")
     clutter_lines: int = Field(3, ge=0, le=50, description="Most random thin lines drawn on the background.")
     min_visible: float = Field(
@@ -218,6 +221,7 @@ class EmbeddedShapes(IndexedSource):
         rng = np.random.default_rng([cfg.seed, SPLITS[cfg.split], item])
         grid = rng.uniform(0, 255, (3, 3, 3)).astype(np.float32)
         background = cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+        background = background.mean() + cfg.background_contrast * (background - background.mean())
         for _ in range(int(rng.integers(0, cfg.clutter_lines + 1))):
             p, q = rng.uniform(0, size, 2), rng.uniform(0, size, 2)
             cv2.line(background, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), _colour(rng), 1, cv2.LINE_AA)

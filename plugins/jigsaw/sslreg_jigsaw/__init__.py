@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sslreg import hookimpl
 from sslreg_jigsaw.jigsaw import Jigsaw, JigsawConfig
 from sslreg_jigsaw.model import JigsawHead, JigsawModel
-from sslreg_jigsaw.permutations import generate_permutations, hamming_stats, load_permutations
+from sslreg_jigsaw.permutations import (
+    generate_permutations,
+    hamming_stats,
+    load_permutations,
+)
 
 SSLREG_API_VERSION = 1
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -26,40 +25,85 @@ class JigsawConfig(PretextConfig):
 
     name: str = "jigsaw"
     num_permutations: int = Field(
-        2000, ge=2, le=10000, description="|P|, the problem complexity: number of permutations (classes)."
+        2000,
+        ge=2,
+        le=10000,
+        description="|P|, the problem complexity: number of permutations (classes).",
     )
     method: Literal["max_avg", "max_min"] = Field(
-        "max_avg", description="Greedy rule: next permutation has the largest mean / minimum Hamming distance."
+        "max_avg",
+        description="Greedy rule: next permutation has the largest mean / minimum Hamming distance.",
     )
-    perm_seed: int = Field(0, ge=0, description="Seed that picks the first permutation (the set is deterministic).")
-    grid: int = Field(3, ge=2, le=3, description="Puzzle is grid x grid tiles (3 as in the paper: 9! permutations).")
-    image_size: int = Field(255, ge=8, le=4096, description="Short side resized (OpenCV) then a square random crop.")
-    cell: int = Field(85, ge=4, description="Side of one grid cell in pixels; grid * cell <= image_size.")
-    tile: int = Field(64, ge=4, description="Side of the random tile crop inside its cell; tile < cell leaves a gap.")
-    grayscale_prob: float = Field(0.3, ge=0.0, le=1.0, description="Per tile, probability of turning it gray.")
+    perm_seed: int = Field(
+        0,
+        ge=0,
+        description="Seed that picks the first permutation (the set is deterministic).",
+    )
+    grid: int = Field(
+        3,
+        ge=2,
+        le=3,
+        description="Puzzle is grid x grid tiles (3 as in the paper: 9! permutations).",
+    )
+    image_size: int = Field(
+        255,
+        ge=8,
+        le=4096,
+        description="Short side resized (OpenCV) then a square random crop.",
+    )
+    cell: int = Field(
+        85,
+        ge=4,
+        description="Side of one grid cell in pixels; grid * cell <= image_size.",
+    )
+    tile: int = Field(
+        64,
+        ge=4,
+        description="Side of the random tile crop inside its cell; tile < cell leaves a gap.",
+    )
+    grayscale_prob: float = Field(
+        0.3, ge=0.0, le=1.0, description="Per tile, probability of turning it gray."
+    )
     color_jitter: float = Field(
-        0.4, ge=0.0, le=1.0, description="Per tile brightness/contrast/saturation factors in [1-j, 1+j]."
+        0.4,
+        ge=0.0,
+        le=1.0,
+        description="Per tile brightness/contrast/saturation factors in [1-j, 1+j].",
     )
     channel_shift: int = Field(
-        2, ge=0, le=8, description="Per tile, each colour channel cut up to this many px off (hides chromatic aberration)."
+        2,
+        ge=0,
+        le=8,
+        description="Per tile, each colour channel cut up to this many px off (hides chromatic aberration).",
     )
     normalize: Literal["channel", "tile", "none"] = Field(
-        "channel", description="Each tile to zero mean, unit std on its own: per channel, over the tile, or none ([0, 1])."
+        "channel",
+        description="Each tile to zero mean, unit std on its own: per channel, over the tile, or none ([0, 1]).",
     )
-    tile_dim: int = Field(1024, ge=1, description="Per-tile fc width after global average pooling (fc6).")
+    tile_dim: int = Field(
+        1024, ge=1, description="Per-tile fc width after global average pooling (fc6)."
+    )
     hidden_dim: int = Field(
-        4096, ge=0, description="Width of the fc layer over the concatenated tiles (fc7); 0: straight to |P|."
+        4096,
+        ge=0,
+        description="Width of the fc layer over the concatenated tiles (fc7); 0: straight to |P|.",
     )
     pool_size: int = Field(
-        1, ge=1, le=8, description="Per-tile average pool to this side before fc6 (>1 keeps coarse layout)."
+        1,
+        ge=1,
+        le=8,
+        description="Per-tile average pool to this side before fc6 (>1 keeps coarse layout).",
     )
-    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before the two classifier fc layers.")
+    dropout: float = Field(
+        0.5, ge=0.0, lt=1.0, description="Dropout before the two classifier fc layers."
+    )
     cache_dir: str | None = Field(
-        None, description="Permutation cache folder (default $SSLREG_CACHE/jigsaw or ~/.cache/sslreg/jigsaw)."
+        None,
+        description="Permutation cache folder (default $SSLREG_CACHE/jigsaw or ~/.cache/sslreg/jigsaw).",
     )
 
     @model_validator(mode="after")
-    def _check_geometry(self) -> "JigsawConfig":
+    def _check_geometry(self) -> JigsawConfig:
         if self.tile > self.cell:
             raise ValueError(f"tile ({self.tile}) must be <= cell ({self.cell})")
         if self.grid * self.cell > self.image_size:
@@ -88,7 +132,9 @@ class Jigsaw(PretextTask):
     Config: ClassVar[type[JigsawConfig]] = JigsawConfig
     complexity_field: ClassVar[str] = "num_permutations"
     consumes: ClassVar[str] = "unlabeled RGB images (H, W, 3) uint8"
-    produces: ClassVar[str] = "tiles (9, 3, T, T) float + permutation index; Siamese trunk + fc head; cross-entropy"
+    produces: ClassVar[str] = (
+        "tiles (9, 3, T, T) float + permutation index; Siamese trunk + fc head; cross-entropy"
+    )
 
     def __init__(self, config: JigsawConfig) -> None:
         super().__init__(config)
@@ -122,11 +168,17 @@ class Jigsaw(PretextTask):
         row-major grid order."""
         c = self.config
         image = T.resize_and_crop(T.as_rgb(image), c.image_size, rng)
-        tiles = T.to_float_chw(T.cut_tiles(image, c.grid, c.cell, c.tile, rng, channel_shift=c.channel_shift))
+        tiles = T.to_float_chw(
+            T.cut_tiles(
+                image, c.grid, c.cell, c.tile, rng, channel_shift=c.channel_shift
+            )
+        )
         tiles = T.augment_colour(tiles, rng, c.grayscale_prob, c.color_jitter)
         return T.normalise(tiles, c.normalize)
 
-    def make_sample(self, image: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def make_sample(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(tiles (num_tiles, 3, T, T) float32 shuffled by a random permutation of the set, its index as long)."""
         tiles = self.make_tiles(image, rng)
         target = int(rng.integers(len(self.permutations)))
@@ -137,7 +189,9 @@ class Jigsaw(PretextTask):
         """Shared trunk on all tiles (its deepest layer), JigsawHead on top, sized from the trunk's channels."""
         in_channels = getattr(getattr(trunk, "config", None), "in_channels", 3)
         if in_channels != self.input_channels:
-            raise ValueError(f"jigsaw: the trunk must take {self.input_channels} input channels, not {in_channels}")
+            raise ValueError(
+                f"jigsaw: the trunk must take {self.input_channels} input channels, not {in_channels}"
+            )
         head = JigsawHead(
             trunk.layer_channels[trunk.layer_names[-1]],
             num_tiles=self.num_tiles,
@@ -149,7 +203,9 @@ class Jigsaw(PretextTask):
         )
         return JigsawModel(trunk, head)
 
-    def loss(self, model: JigsawModel, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, model: JigsawModel, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
         """Cross-entropy of the |P|-way permutation classifier."""
         return F.cross_entropy(model(inputs), targets)
 

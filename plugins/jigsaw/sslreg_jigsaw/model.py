@@ -26,11 +26,18 @@ class JigsawHead(nn.Module):
         super().__init__()
         self.num_tiles = num_tiles
         self.pool = nn.AdaptiveAvgPool2d(pool_size)
-        self.tile_fc = nn.Sequential(nn.Linear(in_channels * pool_size * pool_size, tile_dim), nn.ReLU(inplace=True))
+        self.tile_fc = nn.Sequential(
+            nn.Linear(in_channels * pool_size * pool_size, tile_dim),
+            nn.ReLU(inplace=True),
+        )
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = num_tiles * tile_dim
         if hidden_dim > 0:
-            layers += [nn.Linear(width, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            layers += [
+                nn.Linear(width, hidden_dim),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+            ]
             width = hidden_dim
         self.classifier = nn.Sequential(*layers, nn.Linear(width, num_classes))
 
@@ -50,9 +57,13 @@ class JigsawModel(PretextModel):
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         """Run the trunk once on all B*num_tiles tiles as one batch, then the head."""
         if tiles.ndim != 5:
-            raise ValueError(f"jigsaw: expected tiles of shape (B, tiles, C, T, T), got {tuple(tiles.shape)}")
+            raise ValueError(
+                f"jigsaw: expected tiles of shape (B, tiles, C, T, T), got {tuple(tiles.shape)}"
+            )
         if tiles.shape[1] != self.head.num_tiles:
-            raise ValueError(f"jigsaw: expected {self.head.num_tiles} tiles per puzzle, got {tiles.shape[1]}")
+            raise ValueError(
+                f"jigsaw: expected {self.head.num_tiles} tiles per puzzle, got {tiles.shape[1]}"
+            )
         batch = tiles.flatten(0, 1)
         features = self.trunk(batch, [self.layer])[self.layer]
         return self.head(features)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from sslreg_jigsaw import Jigsaw, JigsawConfig
 
 HERE = Path(__file__).parent
@@ -21,10 +20,19 @@ def load_module(path: Path, name: str):
     return module
 
 
-TinyTrunk = load_module(HERE / "tiny_trunk.py", "sslreg_jigsaw_tests_tiny_trunk").TinyTrunk
+TinyTrunk = load_module(
+    HERE / "tiny_trunk.py", "sslreg_jigsaw_tests_tiny_trunk"
+).TinyTrunk
 
 #: Small CPU geometry: 96 px image, 32 px cells, 28 px tiles.
-SMALL = dict(image_size=96, cell=32, tile=28, tile_dim=32, hidden_dim=64, dropout=0.0)
+SMALL = {
+    "image_size": 96,
+    "cell": 32,
+    "tile": 28,
+    "tile_dim": 32,
+    "hidden_dim": 64,
+    "dropout": 0.0,
+}
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +55,14 @@ def photos() -> list[np.ndarray]:
     import cv2
 
     images = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
-    return [cv2.resize(im, (im.shape[1] * 128 // min(im.shape[:2]), 128), interpolation=cv2.INTER_AREA) for im in images]
+    return [
+        cv2.resize(
+            im,
+            (im.shape[1] * 128 // min(im.shape[:2]), 128),
+            interpolation=cv2.INTER_AREA,
+        )
+        for im in images
+    ]
 
 
 @pytest.fixture
@@ -55,7 +70,9 @@ def make_task(private_cache: Path):
     """Build a small Jigsaw task with options on top of SMALL."""
 
     def build(**options) -> Jigsaw:
-        return Jigsaw(JigsawConfig(**{"cache_dir": str(private_cache), **SMALL, **options}))
+        return Jigsaw(
+            JigsawConfig(**{"cache_dir": str(private_cache), **SMALL, **options})
+        )
 
     return build
 

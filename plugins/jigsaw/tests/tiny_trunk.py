@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -22,7 +23,9 @@ class TinyTrunk(Backbone):
         self.width = width
         channels = self.config.in_channels
         self.conv1 = nn.Sequential(
-            nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+            nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
         )
         self.conv2 = nn.Sequential(
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
@@ -42,7 +45,9 @@ class TinyTrunk(Backbone):
     def pool_specs(self) -> dict[str, PoolSpec]:
         return {"conv1": PoolSpec(4, 4, 0, 4), "conv2": PoolSpec(2, 2, 0, 4)}
 
-    def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, layers: Sequence[str] | None = None
+    ) -> dict[str, torch.Tensor]:
         wanted = self.resolve_layers(layers)
         out: dict[str, torch.Tensor] = {}
         x = self.conv1(x)

@@ -108,16 +108,26 @@ class FileSource(IndexedSource):
         return Sample(decoded.image, target, self._item_key(item))
 
 
-def existing_dir(path: str | os.PathLike[str], source: str, option: str = "root") -> Path:
+def required(value: object, source: str, option: str) -> None:
+    """A ValueError naming the source when a required option was not given."""
+    if value is None:
+        raise ValueError(f"dataset {source!r}: option {option!r} is required")
+
+
+def existing_dir(path: str | os.PathLike[str] | None, source: str, option: str = "root") -> Path:
     """``path`` as a Path, or a FileNotFoundError naming the source and option."""
+    required(path, source, option)
+    assert path is not None
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset {source!r}: {option} {str(folder)!r} is not a folder")
     return folder
 
 
-def existing_file(path: str | os.PathLike[str], source: str, option: str) -> Path:
+def existing_file(path: str | os.PathLike[str] | None, source: str, option: str) -> Path:
     """``path`` as a Path, or a FileNotFoundError naming the source and option."""
+    required(path, source, option)
+    assert path is not None
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"dataset {source!r}: {option} {str(file)!r} does not exist")

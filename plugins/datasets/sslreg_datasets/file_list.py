@@ -14,8 +14,10 @@ class FileListConfig(SourceConfig):
     """Options of file_list."""
 
     name: str = "file_list"
-    list: str = Field(
-        ..., description="Text file, one 'path[,label]' per line; blank lines and lines starting with # are skipped."
+    list: str | None = Field(
+
+        None, description="Required. Text file, one 'path[,label]' per line; blank lines and lines starting with # are skipped."
+
     )
     root: str | None = Field(None, description="Folder relative paths are resolved against (default: the list's folder).")
     delimiter: str = Field(",", min_length=1, description="Separates the path from the label (the last one on a line).")

@@ -13,7 +13,11 @@ class ImageFolderConfig(SourceConfig):
     """Options of image_folder."""
 
     name: str = "image_folder"
-    root: str = Field(..., description="Folder scanned recursively for images (symlinked folders are followed).")
+    root: str | None = Field(
+
+        None, description="Required. Folder scanned recursively for images (symlinked folders are followed)."
+
+    )
     extensions: list[str] = Field(
         list(IMAGE_EXTENSIONS), min_length=1, description="File extensions to pick up, case-insensitive."
     )

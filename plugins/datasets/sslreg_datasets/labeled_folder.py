@@ -13,7 +13,11 @@ class LabeledFolderConfig(SourceConfig):
     """Options of labeled_folder."""
 
     name: str = "labeled_folder"
-    root: str = Field(..., description="Folder with one sub-folder per class (the sub-folder name is the class).")
+    root: str | None = Field(
+
+        None, description="Required. Folder with one sub-folder per class (the sub-folder name is the class)."
+
+    )
     extensions: list[str] = Field(
         list(IMAGE_EXTENSIONS), min_length=1, description="File extensions to pick up, case-insensitive."
     )

@@ -25,7 +25,11 @@ class Places205Config(SourceConfig):
     """Options of places205."""
 
     name: str = "places205"
-    root: str = Field(..., description="The Places205 folder (split lists and images256/ inside, see the module doc).")
+    root: str | None = Field(
+
+        None, description="Required. The Places205 folder (split lists and images256/ inside, see the module doc)."
+
+    )
     split: Literal["train", "val"] = Field("train", description="Official split: train (2.45M) or val (20.5k).")
     list: str | None = Field(None, description="Split file to read instead of the split's default csv.")
     images: str | None = Field(None, description="Folder the list's paths are relative to (default: found under root).")

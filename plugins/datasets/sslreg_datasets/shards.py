@@ -22,7 +22,7 @@ from webdataset.shardlists import expand_urls
 from sslreg import DatasetSource, Sample
 
 from sslreg_datasets.badimages import BadImageCounter
-from sslreg_datasets.base import SourceConfig
+from sslreg_datasets.base import SourceConfig, required
 from sslreg_datasets.decode import decode
 from sslreg_datasets.subset import key_hash
 
@@ -31,8 +31,10 @@ class ShardsConfig(SourceConfig):
     """Options of shards."""
 
     name: str = "shards"
-    urls: str | list[str] = Field(
-        ..., description="Local tar shard paths; brace patterns expand (data-{000..099}.tar); a list or '::'-joined."
+    urls: str | list[str] | None = Field(
+
+        None, description="Required. Local tar shard paths; brace patterns expand (data-{000..099}.tar); a list or '::'-joined."
+
     )
     num_images: int | None = Field(
         None, ge=1, description="Total images in all shards; gives len() and is needed for subset (unknown: no len)."
@@ -73,6 +75,7 @@ class Shards(DatasetSource):
 
     def __init__(self, config: ShardsConfig) -> None:
         super().__init__(config)
+        required(config.urls, self.name, "urls")
         patterns = [config.urls] if isinstance(config.urls, str) else config.urls
         self.urls: list[str] = [url for pattern in patterns for url in expand_urls(pattern)]
         missing = [url for url in self.urls if not Path(url.removeprefix("file:")).is_file()]

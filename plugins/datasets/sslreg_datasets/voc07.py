@@ -25,7 +25,11 @@ class Voc07Config(SourceConfig):
     """Options of voc07."""
 
     name: str = "voc07"
-    root: str = Field(..., description="The VOC2007 folder (holding JPEGImages/ and ImageSets/Main/); VOCdevkit/ also works.")
+    root: str | None = Field(
+
+        None, description="Required. The VOC2007 folder (holding JPEGImages/ and ImageSets/Main/); VOCdevkit/ also works."
+
+    )
     split: Literal["trainval", "test", "train", "val"] = Field("trainval", description="Image set to read.")
 
 

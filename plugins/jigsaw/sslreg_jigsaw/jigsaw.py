@@ -95,7 +95,7 @@ class JigsawConfig(PretextConfig):
         description="Per-tile average pool to this side before fc6 (>1 keeps coarse layout).",
     )
     dropout: float = Field(
-        0.5, ge=0.0, lt=1.0, description="Dropout before the two classifier fc layers."
+        0.5, ge=0.0, lt=1.0, description="Dropout before each fc layer of the classifier."
     )
     cache_dir: str | None = Field(
         None,

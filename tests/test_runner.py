@@ -44,6 +44,7 @@ def test_run_writes_results_and_finished_run_is_not_redone(tmp_path, capsys, mon
     assert payload["pretrain"]["iterations"] == 8  # 2 epochs x 32 images / batch 8
     table = (run / "results.md").read_text()
     assert "| pretraining | c1 | c2 |" in table and "| rotation memory |" in table
+    assert list(run.glob("*/vis_data/events.out.tfevents.*")), "TensorBoard scalars"
     header = (run / "sslreg.log").read_text()
     assert "components: pretext rotation (test" in header and "mmengine 0.10.7" in header
     trunk = torch.load(run / "trunk.pth", weights_only=True)

@@ -25,6 +25,9 @@ class SafeRunner(Runner):
                 handler.setLevel(logging.ERROR)
         return logger
 
+    def dump_config(self) -> None:
+        """Nothing: the run folder already holds the resolved experiment as config.yaml."""
+
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
         """Write ``filename`` atomically: a killed run leaves the previous checkpoint, never a torn one."""

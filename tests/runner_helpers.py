@@ -148,6 +148,20 @@ class MemorySource(DatasetSource):
         return Sample(image, label, f"mem/{item}")
 
 
+class MemoryStream(MemorySource):
+    """The same images as a stream without random access (like webdataset shards)."""
+
+    name = "memory_stream"
+    is_stream = True
+
+    def stream(self, rank: int = 0, world_size: int = 1, epoch: int = 0):
+        for index in range(rank, len(self), world_size):
+            yield MemorySource.load(self, index)
+
+    def load(self, index: int) -> Sample | None:
+        raise NotImplementedError("memory_stream is a stream")
+
+
 class CentroidConfig(EvaluatorConfig):
     data: DataSpec = Field(default_factory=lambda: DataSpec(name="memory", size=16), description="Labeled data.")
     draws: int = Field(1, ge=1, le=10, description="Random half-splits averaged.")
@@ -187,7 +201,7 @@ class Centroid(Evaluator):
 def make_registry() -> Registry:
     """A registry holding only the test components."""
     registry = Registry()
-    for cls in (TinyNet, Rotation, MemorySource, Centroid):
+    for cls in (TinyNet, Rotation, MemorySource, MemoryStream, Centroid):
         registry.add(cls, plugin="test", distribution="tests", version="0")
     return registry
 

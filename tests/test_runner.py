@@ -148,3 +148,12 @@ def test_max_iters_caps_the_run(tmp_path):
     info = json.loads((tmp_path / "m" / "results.json").read_text())["pretrain"]
     assert info["iterations"] == 6 and info["epochs"] == 2
     assert np.isfinite(json.loads((tmp_path / "m" / "results.json").read_text())["results"][0]["layers"]["c1"]["mean"])
+
+
+def test_streamed_source_trains_with_workers(tmp_path):
+    raw = helpers.experiment_dict(tmp_path / "s", epochs=2, num_workers=2)
+    raw["pretrain"]["data"] = {"name": "memory_stream", "size": 32}
+    plan, registry = plan_of(raw)
+    assert run_plan(plan, registry) == 0
+    info = json.loads((tmp_path / "s" / "results.json").read_text())["pretrain"]
+    assert info["iterations"] == 8 and info["seen_images"] == 64

@@ -81,7 +81,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
 
     pretrain, seed = experiment.pretrain, experiment.seed
     schedule = pretrain.schedule
-    rank, world_size = world()
+    _, world_size = world()
     device = resolve_device(schedule.device)
     task = registry.build("pretext", pretrain.pretext)
     source = registry.build("dataset", pretrain.data)

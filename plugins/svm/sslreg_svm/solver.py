@@ -13,15 +13,16 @@ walked in increasing order (warm starts along the path). Two exact steps:
   optimum solves one linear system; we solve it for all classes at once by conjugate gradients in the eigenbasis
   of the fold's kernel, preconditioned by diag(1 + 2 C lambda) (condition number <= pos_weight);
 * otherwise the primal semismooth Newton method of Keerthi & DeCoste / Chapelle: solve the active-set system
-  (K_AA + diag(1 / (2 C c_A))) beta_A = y_A by Cholesky, exact line search on the piecewise-quadratic objective,
-  until the active set is stable and the gradient vanishes (finite convergence).
+  (K_AA + diag(1 / (2 C c_A))) beta_A = y_A (float32 Cholesky refined to float64 accuracy), exact line search on
+  the piecewise-quadratic objective, until the active set is stable (then the solution is exact) or liblinear's
+  own stopping rule (dual projected-gradient spread <= tol) holds. Classes run in parallel threads on the CPU.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -135,22 +136,61 @@ def _line_search(f: torch.Tensor, d: torch.Tensor, df: torch.Tensor, y: torch.Te
     return t
 
 
-def _spd_solve(system: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
-    """Solve an SPD float64 system: float32 Cholesky (twice as fast) refined to float64 accuracy, else float64."""
+def _refine(system: torch.Tensor, rhs: torch.Tensor, approx: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor | None:
+    """Iterative refinement of ``system x = rhs`` in float64 around an approximate (float32) solver; None if stuck."""
+    rhs_norm = float(torch.linalg.vector_norm(rhs))
+    x = torch.zeros_like(rhs)
+    residual = rhs
+    for _ in range(30):  # converges when cond(system) * (error of approx) < 1
+        x += approx(residual)
+        residual = rhs - system @ x
+        if float(torch.linalg.vector_norm(residual)) <= _REFINE_TOL * rhs_norm:
+            return x
+    return None
+
+
+def _chol_solver(chol: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda r: torch.cholesky_solve(r.float().reshape(len(r), -1), chol).reshape(r.shape).double()
+
+
+def _spd_solve(system: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Solve an SPD float64 system by float32 Cholesky (twice as fast) refined to float64 accuracy (else float64).
+
+    Also returns the float32 factor (None if it was not usable) for later low-rank downdates.
+    """
     chol, info = torch.linalg.cholesky_ex(system.float())
     if int(info) == 0:
-        rhs_norm = float(torch.linalg.vector_norm(rhs))
-        x = torch.zeros_like(rhs)
-        residual = rhs
-        for _ in range(30):  # iterative refinement; converges when cond(system) * 6e-8 < 1
-            x += torch.cholesky_solve(residual.float().unsqueeze(1), chol).squeeze(1).double()
-            residual = rhs - system @ x
-            if float(torch.linalg.vector_norm(residual)) <= _REFINE_TOL * rhs_norm:
-                return x
+        x = _refine(system, rhs, _chol_solver(chol))
+        if x is not None:
+            return x, chol
     chol, info = torch.linalg.cholesky_ex(system)
     if int(info) == 0:
-        return torch.cholesky_solve(rhs.unsqueeze(1), chol).squeeze(1)
-    return torch.linalg.lstsq(system, rhs.unsqueeze(1)).solution.squeeze(1)  # numerically indefinite: be safe
+        return torch.cholesky_solve(rhs.unsqueeze(1), chol).squeeze(1), None
+    return torch.linalg.lstsq(system, rhs.unsqueeze(1)).solution.squeeze(1), None  # numerically indefinite
+
+
+def _downdated_solve(
+    system: torch.Tensor, rhs: torch.Tensor, chol: torch.Tensor, keep: torch.Tensor, drop: torch.Tensor
+) -> torch.Tensor | None:
+    """Solve the sub-system on rows ``keep`` of a factored system without refactoring (few rows ``drop`` removed).
+
+    The sub-system's solution is the factored system's solution under the constraint x_drop = 0 (a Lagrange
+    multiplier per dropped row): x = u - W G^-1 u_drop with u = M^-1 v, W = M^-1 E_drop, G = W_drop.
+    """
+    solve = _chol_solver(chol)
+    eye = torch.zeros(chol.shape[0], len(drop), dtype=rhs.dtype, device=rhs.device)
+    eye[drop, torch.arange(len(drop), device=rhs.device)] = 1.0
+    W = solve(eye)
+    G = W[drop]
+    G = 0.5 * (G + G.T)
+
+    def approx(r: torch.Tensor) -> torch.Tensor:
+        v = torch.zeros(chol.shape[0], dtype=rhs.dtype, device=rhs.device)
+        v[keep] = r
+        u = solve(v)
+        return (u - W @ torch.linalg.solve(G, u[drop]))[keep]
+
+    return _refine(system, rhs, approx)
 
 
 def _newton(
@@ -166,6 +206,7 @@ def _newton(
     ccw = cost * cw
     used = cw > 0
     beta, f = beta.clone(), f.clone()
+    factored: tuple[torch.Tensor, torch.Tensor] | None = None  # (active indices, float32 Cholesky factor)
     for it in range(1, max_iter + 1):
         active = (cw > 0) & (y * f < 1)
         idx = active.nonzero().squeeze(1)
@@ -173,7 +214,20 @@ def _newton(
         if len(idx):
             system = K[idx.unsqueeze(1), idx]
             system.diagonal().add_(1.0 / (2.0 * ccw[idx]))
-            target[idx] = _spd_solve(system, y[idx])
+            solution = None
+            if factored is not None:  # a few samples left the factored active set: downdate instead of refactor
+                ref_idx, ref_chol = factored
+                in_ref = torch.zeros(len(y), dtype=torch.bool, device=y.device)
+                in_ref[ref_idx] = True
+                n_drop = len(ref_idx) - len(idx)
+                if bool(in_ref[idx].all()) and 0 < n_drop <= max(8, len(ref_idx) // 6):
+                    keep = torch.searchsorted(ref_idx, idx)
+                    drop = (~active[ref_idx]).nonzero().squeeze(1)
+                    solution = _downdated_solve(system, y[idx], ref_chol, keep, drop)
+            if solution is None:
+                solution, chol = _spd_solve(system, y[idx])
+                factored = (idx, chol) if chol is not None else None
+            target[idx] = solution
         d = target - beta
         df = K @ target - f
         t = _line_search(f, d, df, y, ccw)
@@ -283,6 +337,19 @@ def stratified_folds(labels: np.ndarray, folds: int) -> list[np.ndarray]:
     return [test for _, test in splitter.split(np.zeros(len(labels)), labels)]
 
 
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """scikit-learn's ``average_precision_score`` (step-wise, no interpolation) for labels in {1, -1}, vectorised."""
+    order = np.argsort(scores, kind="mergesort")[::-1]
+    ranked, hits = scores[order], (labels[order] == 1)
+    cut = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # last index of each distinct score
+    tps = np.cumsum(hits)[cut]
+    if tps[-1] == 0:
+        return 0.0
+    precision = tps / (cut + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def cross_validate(
     X: torch.Tensor | np.ndarray,
     Y: torch.Tensor | np.ndarray,
@@ -298,8 +365,6 @@ def cross_validate(
     Samples labelled 0 for a class are left out of that class; the score is sklearn's average_precision_score
     on the decision values, as ``cross_val_score(..., scoring='average_precision')``.
     """
-    from sklearn.metrics import average_precision_score
-
     unknown = set(solver_kw) - {"tol", "max_iter"}
     if unknown:
         raise ValueError(f"cross_validate: unknown solver options {sorted(unknown)} (known: tol, max_iter)")
@@ -330,7 +395,7 @@ def cross_validate(
             test_t = torch.as_tensor(test, device=dev)
             scores = (K_full[test_t][:, used_t] @ beta[:, j, :]).cpu().numpy()
             for k in range(len(costs)):
-                cv_ap[j, k] += average_precision_score(Yn[test, j], scores[:, k]) / folds
+                cv_ap[j, k] += average_precision(Yn[test, j], scores[:, k]) / folds
     return cv_ap
 
 

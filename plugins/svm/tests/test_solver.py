@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from sslreg_svm.reference import cross_validate_sklearn, train_svms_sklearn
-from sslreg_svm.solver import COSTS, SVMSolution, cross_validate, l2_normalize, select_costs, train_svms
+from sslreg_svm.solver import (
+    COSTS,
+    SVMSolution,
+    average_precision,
+    cross_validate,
+    l2_normalize,
+    select_costs,
+    train_svms,
+)
 
 
 def _data(n: int = 90, dim: int = 24, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +127,17 @@ def test_cross_validate_matches_cross_val_score() -> None:
         ref = cross_validate_sklearn(X, Y, costs)
     assert ours.shape == (3, len(costs))
     np.testing.assert_allclose(ours, ref, atol=1e-3)
+
+
+def test_average_precision_is_sklearns_with_ties() -> None:
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(4)
+    for trial in range(20):
+        labels = np.where(rng.random(30) < 0.3, 1, -1)
+        labels[0] = 1
+        scores = rng.integers(0, 4, 30).astype(float) if trial % 2 else rng.normal(size=30)
+        assert average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
 
 
 def test_select_costs_takes_the_first_maximum() -> None:

@@ -15,20 +15,35 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # shared, oversubscribed cores: no spinning BLAS threads
+# shared, oversubscribed cores: BLAS threads must not spin while waiting
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
-import sklearn.metrics  # noqa: F401  imported up front so that neither timed path pays scikit-learn's import
-import sklearn.model_selection  # noqa: F401
+
+# scikit-learn is imported before any timing, so that neither path pays for its import
+import sklearn.metrics
+import sklearn.model_selection
 import sklearn.svm  # noqa: F401
 import torch
-
 from sslreg_svm.metrics import mean_ap
 from sslreg_svm.reference import cross_validate_sklearn, train_svms_sklearn
-from sslreg_svm.solver import COSTS, cross_validate, l2_normalize, select_costs, train_svms
+from sslreg_svm.solver import (
+    COSTS,
+    cross_validate,
+    l2_normalize,
+    select_costs,
+    train_svms,
+)
 
 
-def make_features(n_train: int, n_test: int, dim: int, n_classes: int = 20, latent: int = 64, seed: int = 0):
+def make_features(
+    n_train: int,
+    n_test: int,
+    dim: int,
+    n_classes: int = 20,
+    latent: int = 64,
+    seed: int = 0,
+):
     """VOC-like (X_train, Y_train, X_test, Y_test): multi-label, train difficult -> -1, test difficult -> 0."""
     rng = np.random.default_rng(seed)
     n = n_train + n_test
@@ -47,7 +62,9 @@ def make_features(n_train: int, n_test: int, dim: int, n_classes: int = 20, late
     return l2_normalize(x[:n_train]), y_train, l2_normalize(x[n_train:]), y_test
 
 
-def protocol_fast(xtr, ytr, xte, yte, device: str) -> tuple[float, np.ndarray, np.ndarray]:
+def protocol_fast(
+    xtr, ytr, xte, yte, device: str
+) -> tuple[float, np.ndarray, np.ndarray]:
     """CV -> cost per class -> refit (all costs) -> test mAP, with the fast solver."""
     cv = cross_validate(xtr, ytr, COSTS, device=device)
     best = select_costs(cv, COSTS)
@@ -57,7 +74,9 @@ def protocol_fast(xtr, ytr, xte, yte, device: str) -> tuple[float, np.ndarray, n
     return m, per_class, best
 
 
-def protocol_sklearn(xtr, ytr, xte, yte, n_jobs: int) -> tuple[float, np.ndarray, np.ndarray]:
+def protocol_sklearn(
+    xtr, ytr, xte, yte, n_jobs: int
+) -> tuple[float, np.ndarray, np.ndarray]:
     """The reference protocol: cross_val_score per class and cost, LinearSVC refit on every cost, test mAP."""
     cv = cross_validate_sklearn(xtr, ytr, COSTS, n_jobs=n_jobs)
     best = select_costs(cv, COSTS)
@@ -69,35 +88,53 @@ def protocol_sklearn(xtr, ytr, xte, yte, n_jobs: int) -> tuple[float, np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small size (600 train / 600 test, 512 dims)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small size (600 train / 600 test, 512 dims)",
+    )
     parser.add_argument("--train", type=int, default=2000, help="training samples")
     parser.add_argument("--test", type=int, default=2000, help="test samples")
     parser.add_argument("--dim", type=int, default=2048, help="feature dimension")
     parser.add_argument("--classes", type=int, default=20, help="number of classes")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads and sklearn n_jobs")
-    parser.add_argument("--device", default="cpu", help="device of the fast solver (cpu, cuda)")
-    parser.add_argument("--skip-sklearn", action="store_true", help="time only the fast solver")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads and sklearn n_jobs"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="device of the fast solver (cpu, cuda)"
+    )
+    parser.add_argument(
+        "--skip-sklearn", action="store_true", help="time only the fast solver"
+    )
     args = parser.parse_args()
     if args.quick:
         args.train, args.test, args.dim = 600, 600, 512
     torch.set_num_threads(args.threads)
     xtr, ytr, xte, yte = make_features(args.train, args.test, args.dim, args.classes)
-    print(f"features: train {xtr.shape}, test {xte.shape}, {args.classes} classes, {len(COSTS)} costs, "
-          f"{args.threads} threads")
+    print(
+        f"features: train {xtr.shape}, test {xte.shape}, {args.classes} classes, {len(COSTS)} costs, "
+        f"{args.threads} threads"
+    )
 
     start = time.perf_counter()
     fast_map, fast_ap, fast_best = protocol_fast(xtr, ytr, xte, yte, args.device)
     fast_time = time.perf_counter() - start
-    print(f"fast solver ({args.device}): mAP {100 * fast_map:.2f}  time {fast_time:.1f} s")
+    print(
+        f"fast solver ({args.device}): mAP {100 * fast_map:.2f}  time {fast_time:.1f} s"
+    )
     if args.skip_sklearn:
         return
     start = time.perf_counter()
     ref_map, ref_ap, ref_best = protocol_sklearn(xtr, ytr, xte, yte, args.threads)
     ref_time = time.perf_counter() - start
-    print(f"sklearn LinearSVC (n_jobs={args.threads}): mAP {100 * ref_map:.2f}  time {ref_time:.1f} s")
-    print(f"mAP difference (fast - sklearn): {100 * (fast_map - ref_map):+.3f} points; "
-          f"max per-class AP difference {100 * np.abs(fast_ap - ref_ap).max():.3f}; "
-          f"same cost chosen for {int((fast_best == ref_best).sum())}/{len(fast_best)} classes")
+    print(
+        f"sklearn LinearSVC (n_jobs={args.threads}): mAP {100 * ref_map:.2f}  time {ref_time:.1f} s"
+    )
+    print(
+        f"mAP difference (fast - sklearn): {100 * (fast_map - ref_map):+.3f} points; "
+        f"max per-class AP difference {100 * np.abs(fast_ap - ref_ap).max():.3f}; "
+        f"same cost chosen for {int((fast_best == ref_best).sum())}/{len(fast_best)} classes"
+    )
     print(f"speed-up (sklearn time / fast time): {ref_time / fast_time:.1f}x")
 
 

@@ -12,9 +12,14 @@ def voc07_ap(scores: np.ndarray, labels: np.ndarray) -> float:
     ranked as the reference's ``np.argsort(scores)[::-1]`` with a stable sort (later index first). Returns NaN
     when no positive is left, as the reference would.
     """
-    scores, labels = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(labels).ravel()
+    scores, labels = (
+        np.asarray(scores, dtype=np.float64).ravel(),
+        np.asarray(labels).ravel(),
+    )
     if scores.shape != labels.shape:
-        raise ValueError(f"voc07_ap: scores {scores.shape} and labels {labels.shape} differ in shape")
+        raise ValueError(
+            f"voc07_ap: scores {scores.shape} and labels {labels.shape} differ in shape"
+        )
     keep = labels != 0
     scores, positive = scores[keep], labels[keep] > 0
     n_pos = int(positive.sum())
@@ -35,6 +40,10 @@ def mean_ap(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Per-class :func:`voc07_ap` of (N, C) scores against (N, C) labels in {1, -1, 0}, and their mean."""
     scores, labels = np.asarray(scores), np.asarray(labels)
     if scores.ndim != 2 or scores.shape != labels.shape:
-        raise ValueError(f"mean_ap: expected scores and labels of the same (N, C) shape, got {scores.shape} and {labels.shape}")
-    per_class = np.array([voc07_ap(scores[:, j], labels[:, j]) for j in range(scores.shape[1])])
+        raise ValueError(
+            f"mean_ap: expected scores and labels of the same (N, C) shape, got {scores.shape} and {labels.shape}"
+        )
+    per_class = np.array(
+        [voc07_ap(scores[:, j], labels[:, j]) for j in range(scores.shape[1])]
+    )
     return float(per_class.mean()), per_class

@@ -20,16 +20,25 @@ walked in increasing order (warm starts along the path). Two exact steps:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-COSTS: tuple[float, ...] = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0) + tuple(
-    0.5**k for k in range(4, 20)
-)
+COSTS: tuple[float, ...] = (
+    1e-7,
+    1e-6,
+    1e-5,
+    1e-4,
+    1e-3,
+    1e-2,
+    0.1,
+    1.0,
+    10.0,
+    100.0,
+) + tuple(0.5**k for k in range(4, 20))
 
 _PCG_TOL = 1e-11  # relative residual of the conjugate-gradient solves
 _REFINE_TOL = 1e-12  # relative residual of the refined float32-Cholesky solves
@@ -51,35 +60,61 @@ class SVMSolution:
 
     weights: torch.Tensor  # (C, K, D)
     bias: torch.Tensor  # (C, K)
-    n_iter: torch.Tensor | None = None  # (C, K) Newton iterations (0 = solved by the all-active CG step)
+    n_iter: torch.Tensor | None = (
+        None  # (C, K) Newton iterations (0 = solved by the all-active CG step)
+    )
 
     def decision(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Decision values (N, C, K) of every class and cost on the rows of X."""
         X = _as_tensor(X, self.weights.device).to(self.weights.dtype)
         n_classes, n_costs, dim = self.weights.shape
         if X.ndim != 2 or X.shape[1] != dim:
-            raise ValueError(f"SVMSolution.decision: expected features of shape (N, {dim}), got {tuple(X.shape)}")
-        scores = X @ self.weights.reshape(n_classes * n_costs, dim).T + self.bias.reshape(1, -1)
+            raise ValueError(
+                f"SVMSolution.decision: expected features of shape (N, {dim}), got {tuple(X.shape)}"
+            )
+        scores = X @ self.weights.reshape(
+            n_classes * n_costs, dim
+        ).T + self.bias.reshape(1, -1)
         return scores.reshape(X.shape[0], n_classes, n_costs)
 
 
-def _as_tensor(x: torch.Tensor | np.ndarray, device: torch.device | None) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64, device=device)
+def _as_tensor(
+    x: torch.Tensor | np.ndarray, device: torch.device | None
+) -> torch.Tensor:
+    return torch.as_tensor(
+        np.asarray(x) if not isinstance(x, torch.Tensor) else x,
+        dtype=torch.float64,
+        device=device,
+    )
 
 
-def _check_inputs(X: torch.Tensor, Y: torch.Tensor, costs: Sequence[float], pos_weight: float) -> None:
+def _check_inputs(
+    X: torch.Tensor, Y: torch.Tensor, costs: Sequence[float], pos_weight: float
+) -> None:
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise ValueError(f"SVM solver: expected X (N, D) and Y (N, C) with the same N, got {tuple(X.shape)} and {tuple(Y.shape)}")
+        raise ValueError(
+            f"SVM solver: expected X (N, D) and Y (N, C) with the same N, got {tuple(X.shape)} and {tuple(Y.shape)}"
+        )
     if not bool(((Y == 1) | (Y == -1) | (Y == 0)).all()):
-        raise ValueError("SVM solver: labels Y must be 1 (positive), -1 (negative) or 0 (ignored)")
+        raise ValueError(
+            "SVM solver: labels Y must be 1 (positive), -1 (negative) or 0 (ignored)"
+        )
     if len(costs) == 0 or min(costs) <= 0:
-        raise ValueError(f"SVM solver: costs must be a non-empty list of positive numbers, got {list(costs)}")
+        raise ValueError(
+            f"SVM solver: costs must be a non-empty list of positive numbers, got {list(costs)}"
+        )
     if pos_weight <= 0:
         raise ValueError(f"SVM solver: pos_weight must be positive, got {pos_weight}")
 
 
 def _pcg_all_active(
-    Z: torch.Tensor, lam: torch.Tensor, cw: torch.Tensor, y: torch.Tensor, cost: float, z0: torch.Tensor, max_iter: int
+    Z: torch.Tensor,
+    lam: torch.Tensor,
+    cw: torch.Tensor,
+    y: torch.Tensor,
+    cost: float,
+    z0: torch.Tensor,
+    max_iter: int,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Minimise 0.5||z||^2 + C sum_i cw_i (y_i - (Z z)_i)^2 for each column (the SVM if every sample is active).
 
@@ -104,7 +139,9 @@ def _pcg_all_active(
     while not bool(done.all()) and it < max_iter:
         it += 1
         hp = hess(p)
-        alpha = torch.where(done, torch.zeros_like(rs), rs / (p * hp).sum(0).clamp_min(1e-300))
+        alpha = torch.where(
+            done, torch.zeros_like(rs), rs / (p * hp).sum(0).clamp_min(1e-300)
+        )
         z += alpha * p
         r -= alpha * hp
         done = done | (torch.linalg.vector_norm(r, dim=0) <= _PCG_TOL * bnorm)
@@ -115,7 +152,13 @@ def _pcg_all_active(
     return z, done, it
 
 
-def _line_search(f: torch.Tensor, d: torch.Tensor, df: torch.Tensor, y: torch.Tensor, ccw: torch.Tensor) -> float:
+def _line_search(
+    f: torch.Tensor,
+    d: torch.Tensor,
+    df: torch.Tensor,
+    y: torch.Tensor,
+    ccw: torch.Tensor,
+) -> float:
     """Exact minimiser t >= 0 of the convex piecewise quadratic objective along beta + t d (1-D Newton)."""
     fd, dd = float(f @ d), float(df @ d)
     ydf = y * df
@@ -136,7 +179,11 @@ def _line_search(f: torch.Tensor, d: torch.Tensor, df: torch.Tensor, y: torch.Te
     return t
 
 
-def _refine(system: torch.Tensor, rhs: torch.Tensor, approx: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor | None:
+def _refine(
+    system: torch.Tensor,
+    rhs: torch.Tensor,
+    approx: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor | None:
     """Iterative refinement of ``system x = rhs`` in float64 around an approximate (float32) solver; None if stuck."""
     rhs_norm = float(torch.linalg.vector_norm(rhs))
     x = torch.zeros_like(rhs)
@@ -150,10 +197,16 @@ def _refine(system: torch.Tensor, rhs: torch.Tensor, approx: Callable[[torch.Ten
 
 
 def _chol_solver(chol: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda r: torch.cholesky_solve(r.float().reshape(len(r), -1), chol).reshape(r.shape).double()
+    return lambda r: (
+        torch.cholesky_solve(r.float().reshape(len(r), -1), chol)
+        .reshape(r.shape)
+        .double()
+    )
 
 
-def _spd_solve(system: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _spd_solve(
+    system: torch.Tensor, rhs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Solve an SPD float64 system by float32 Cholesky (twice as fast) refined to float64 accuracy (else float64).
 
     Also returns the float32 factor (None if it was not usable) for later low-rank downdates.
@@ -166,11 +219,17 @@ def _spd_solve(system: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, t
     chol, info = torch.linalg.cholesky_ex(system)
     if int(info) == 0:
         return torch.cholesky_solve(rhs.unsqueeze(1), chol).squeeze(1), None
-    return torch.linalg.lstsq(system, rhs.unsqueeze(1)).solution.squeeze(1), None  # numerically indefinite
+    return torch.linalg.lstsq(system, rhs.unsqueeze(1)).solution.squeeze(
+        1
+    ), None  # numerically indefinite
 
 
 def _downdated_solve(
-    system: torch.Tensor, rhs: torch.Tensor, chol: torch.Tensor, keep: torch.Tensor, drop: torch.Tensor
+    system: torch.Tensor,
+    rhs: torch.Tensor,
+    chol: torch.Tensor,
+    keep: torch.Tensor,
+    drop: torch.Tensor,
 ) -> torch.Tensor | None:
     """Solve the sub-system on rows ``keep`` of a factored system without refactoring (few rows ``drop`` removed).
 
@@ -194,8 +253,14 @@ def _downdated_solve(
 
 
 def _newton(
-    K: torch.Tensor, y: torch.Tensor, cw: torch.Tensor, cost: float, beta: torch.Tensor, f: torch.Tensor,
-    tol: float, max_iter: int,
+    K: torch.Tensor,
+    y: torch.Tensor,
+    cw: torch.Tensor,
+    cost: float,
+    beta: torch.Tensor,
+    f: torch.Tensor,
+    tol: float,
+    max_iter: int,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Primal semismooth Newton in the sample space for one class and cost, from (beta, f = K beta).
 
@@ -206,7 +271,9 @@ def _newton(
     ccw = cost * cw
     used = cw > 0
     beta, f = beta.clone(), f.clone()
-    factored: tuple[torch.Tensor, torch.Tensor] | None = None  # (active indices, float32 Cholesky factor)
+    factored: tuple[torch.Tensor, torch.Tensor] | None = (
+        None  # (active indices, float32 Cholesky factor)
+    )
     for it in range(1, max_iter + 1):
         active = (cw > 0) & (y * f < 1)
         idx = active.nonzero().squeeze(1)
@@ -215,7 +282,9 @@ def _newton(
             system = K[idx.unsqueeze(1), idx]
             system.diagonal().add_(1.0 / (2.0 * ccw[idx]))
             solution = None
-            if factored is not None:  # a few samples left the factored active set: downdate instead of refactor
+            if (
+                factored is not None
+            ):  # a few samples left the factored active set: downdate instead of refactor
                 ref_idx, ref_chol = factored
                 in_ref = torch.zeros(len(y), dtype=torch.bool, device=y.device)
                 in_ref[ref_idx] = True
@@ -236,7 +305,9 @@ def _newton(
         if abs(t - 1.0) < 1e-9 and bool(torch.equal(active, (cw > 0) & (y * f < 1))):
             return beta, f, it
         slack = (1.0 - y * f).clamp_min(0) * used
-        grad = y * (K @ (2.0 * ccw * slack * y)) - 1.0 + slack  # dual gradient at alpha = 2 C c slack
+        grad = (
+            y * (K @ (2.0 * ccw * slack * y)) - 1.0 + slack
+        )  # dual gradient at alpha = 2 C c slack
         projected = torch.where(slack > 0, grad, grad.clamp_max(0))[used]
         if float(projected.max() - projected.min()) <= tol:
             return beta, f, it
@@ -244,7 +315,12 @@ def _newton(
 
 
 def _solve_kernel(
-    K: torch.Tensor, Y: torch.Tensor, costs: Sequence[float], pos_weight: float, tol: float, max_iter: int
+    K: torch.Tensor,
+    Y: torch.Tensor,
+    costs: Sequence[float],
+    pos_weight: float,
+    tol: float,
+    max_iter: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Kernel coefficients beta (n, C, K) of every class and cost on one training set, and Newton counts (C, K)."""
     n, n_classes = Y.shape
@@ -260,13 +336,17 @@ def _solve_kernel(
     on_path = [j for j in range(n_classes) if int(n_ignored[j]) <= _PCG_MAX_MISMATCH]
     z_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
     f_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
-    first_newton = [0 if j not in on_path else len(order) for j in range(n_classes)]  # position in `order`
+    first_newton = [
+        0 if j not in on_path else len(order) for j in range(n_classes)
+    ]  # position in `order`
     # 1) the all-active CG step, batched over the classes, while its solution keeps every sample active
     for pos_k, k in enumerate(order):
         if not on_path:
             break
         cost, cols = float(costs[k]), torch.tensor(on_path, device=K.device)
-        z, conv, _ = _pcg_all_active(Z, lam, cw[:, cols], y[:, cols], cost, z_prev[:, cols], max(max_iter, 200))
+        z, conv, _ = _pcg_all_active(
+            Z, lam, cw[:, cols], y[:, cols], cost, z_prev[:, cols], max(max_iter, 200)
+        )
         f = Z @ z
         ok = (conv & (((y[:, cols] * f) < 1) | (cw[:, cols] == 0)).all(0)).tolist()
         for col, j in enumerate(on_path):
@@ -279,16 +359,24 @@ def _solve_kernel(
 
     # 2) Newton along the rest of each class's cost path, warm-started; classes are independent (thread pool)
     def newton_path(j: int) -> None:
-        last_beta = beta[:, j, order[first_newton[j] - 1]] if first_newton[j] > 0 else torch.zeros_like(y[:, j])
+        last_beta = (
+            beta[:, j, order[first_newton[j] - 1]]
+            if first_newton[j] > 0
+            else torch.zeros_like(y[:, j])
+        )
         last_f = f_prev[:, j]
-        for k in order[first_newton[j]:]:
-            last_beta, last_f, n_iter[j, k] = _newton(K, y[:, j], cw[:, j], float(costs[k]), last_beta, last_f, tol, max_iter)
+        for k in order[first_newton[j] :]:
+            last_beta, last_f, n_iter[j, k] = _newton(
+                K, y[:, j], cw[:, j], float(costs[k]), last_beta, last_f, tol, max_iter
+            )
             beta[:, j, k] = last_beta
 
     pending = [j for j in range(n_classes) if first_newton[j] < len(order)]
     workers = torch.get_num_threads() if K.device.type == "cpu" else 1
     if workers > 1 and len(pending) > 1:
-        torch.set_num_threads(1)  # one BLAS thread per class: no fork-join barriers on small, shared cores
+        torch.set_num_threads(
+            1
+        )  # one BLAS thread per class: no fork-join barriers on small, shared cores
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(newton_path, pending))
@@ -316,7 +404,12 @@ def train_svms(
 ) -> SVMSolution:
     """Fit LinearSVC's problem for every class (columns of Y in {1, -1, 0 = ignore}) and every cost, exactly."""
     dev = _resolve_device(device)
-    X, Y = _as_tensor(X, dev), torch.as_tensor(np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y, device=dev)
+    X, Y = (
+        _as_tensor(X, dev),
+        torch.as_tensor(
+            np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y, device=dev
+        ),
+    )
     _check_inputs(X, Y, costs, pos_weight)
     used = (Y != 0).any(1).nonzero().squeeze(1)
     Xs, Ys = X[used], Y[used]
@@ -341,7 +434,9 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     """scikit-learn's ``average_precision_score`` (step-wise, no interpolation) for labels in {1, -1}, vectorised."""
     order = np.argsort(scores, kind="mergesort")[::-1]
     ranked, hits = scores[order], (labels[order] == 1)
-    cut = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # last index of each distinct score
+    cut = np.r_[
+        np.flatnonzero(np.diff(ranked)), len(ranked) - 1
+    ]  # last index of each distinct score
     tps = np.cumsum(hits)[cut]
     if tps[-1] == 0:
         return 0.0
@@ -367,8 +462,13 @@ def cross_validate(
     """
     unknown = set(solver_kw) - {"tol", "max_iter"}
     if unknown:
-        raise ValueError(f"cross_validate: unknown solver options {sorted(unknown)} (known: tol, max_iter)")
-    tol, max_iter = float(solver_kw.get("tol", 1e-4)), int(solver_kw.get("max_iter", 2000))  # type: ignore[arg-type]
+        raise ValueError(
+            f"cross_validate: unknown solver options {sorted(unknown)} (known: tol, max_iter)"
+        )
+    tol, max_iter = (
+        float(solver_kw.get("tol", 1e-4)),
+        int(solver_kw.get("max_iter", 2000)),
+    )  # type: ignore[arg-type]
     dev = _resolve_device(device)
     X = _as_tensor(X, dev)
     Yn = np.asarray(Y.cpu() if isinstance(Y, torch.Tensor) else Y).astype(np.int64)
@@ -389,7 +489,9 @@ def cross_validate(
         used = np.flatnonzero(train_mask.any(1))
         Yf = torch.as_tensor(np.where(train_mask[used], Yn[used], 0), device=dev)
         used_t = torch.as_tensor(used, device=dev)
-        beta, _ = _solve_kernel(K_full[used_t][:, used_t], Yf, costs, pos_weight, tol, max_iter)
+        beta, _ = _solve_kernel(
+            K_full[used_t][:, used_t], Yf, costs, pos_weight, tol, max_iter
+        )
         for j in range(n_classes):
             test = np.flatnonzero(fold_of[:, j] == f)
             test_t = torch.as_tensor(test, device=dev)
@@ -403,5 +505,7 @@ def select_costs(cv_ap: np.ndarray, costs: Sequence[float]) -> np.ndarray:
     """Index of the best cost per class (the first maximum of the mean CV AP, as np.argmax)."""
     cv_ap = np.asarray(cv_ap)
     if cv_ap.ndim != 2 or cv_ap.shape[1] != len(costs):
-        raise ValueError(f"select_costs: expected cv_ap of shape (C, {len(costs)}), got {cv_ap.shape}")
+        raise ValueError(
+            f"select_costs: expected cv_ap of shape (C, {len(costs)}), got {cv_ap.shape}"
+        )
     return np.argmax(cv_ap, axis=1)

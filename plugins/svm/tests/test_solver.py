@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from sslreg_svm.reference import cross_validate_sklearn, train_svms_sklearn
 from sslreg_svm.solver import (
     COSTS,
@@ -20,7 +19,9 @@ from sslreg_svm.solver import (
 )
 
 
-def _data(n: int = 90, dim: int = 24, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _data(
+    n: int = 90, dim: int = 24, n_classes: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative, L2-normalised features with class structure; labels in {1, -1}."""
     rng = np.random.default_rng(seed)
     present = rng.random((n, n_classes)) < 0.3
@@ -29,12 +30,16 @@ def _data(n: int = 90, dim: int = 24, n_classes: int = 3, seed: int = 0) -> tupl
     return l2_normalize(x), np.where(present, 1, -1)
 
 
-def _objective(w: np.ndarray, b: float, X: np.ndarray, y: np.ndarray, cost: float) -> float:
+def _objective(
+    w: np.ndarray, b: float, X: np.ndarray, y: np.ndarray, cost: float
+) -> float:
     """LinearSVC's primal with class_weight {1: 2, -1: 1} and the regularised bias; label 0 is left out."""
     keep = y != 0
     margin = y[keep] * (X[keep] @ w + b)
     weight = np.where(y[keep] == 1, 2.0, 1.0)
-    return 0.5 * (w @ w + b * b) + cost * float(np.sum(weight * np.maximum(0.0, 1.0 - margin) ** 2))
+    return 0.5 * (w @ w + b * b) + cost * float(
+        np.sum(weight * np.maximum(0.0, 1.0 - margin) ** 2)
+    )
 
 
 def test_costs_are_the_protocols_26() -> None:
@@ -54,7 +59,9 @@ def test_l2_normalize_matches_reference_formula() -> None:
 def test_separable_labels_are_classified_perfectly() -> None:
     rng = np.random.default_rng(1)
     X = l2_normalize(rng.normal(size=(200, 10)))
-    X = X[np.abs(X[:, 0]) > 0.3]  # a clear margin around the separating hyperplane x0 = 0
+    X = X[
+        np.abs(X[:, 0]) > 0.3
+    ]  # a clear margin around the separating hyperplane x0 = 0
     y = np.where(X[:, 0] > 0, 1, -1)[:, None]
     sol = train_svms(X, y, costs=(10.0, 100.0))
     scores = sol.decision(X).numpy()
@@ -67,8 +74,12 @@ def test_objective_not_worse_than_liblinear(cost: float) -> None:
     ours = train_svms(X, Y, costs=(cost,))
     ref = train_svms_sklearn(X, Y, costs=(cost,))
     for j in range(Y.shape[1]):
-        mine = _objective(ours.weights[j, 0].numpy(), float(ours.bias[j, 0]), X, Y[:, j], cost)
-        theirs = _objective(ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], cost)
+        mine = _objective(
+            ours.weights[j, 0].numpy(), float(ours.bias[j, 0]), X, Y[:, j], cost
+        )
+        theirs = _objective(
+            ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], cost
+        )
         assert mine <= theirs * (1 + 1e-9) + 1e-15
 
 
@@ -84,13 +95,20 @@ def test_weights_close_to_liblinear_on_a_well_conditioned_problem() -> None:
 def test_the_whole_cost_path_solves_every_problem() -> None:
     X, Y = _data(n=60, dim=12, n_classes=2)
     sol = train_svms(X, Y)
-    assert sol.weights.shape == (2, len(COSTS), 12) and sol.bias.shape == (2, len(COSTS))
+    assert sol.weights.shape == (2, len(COSTS), 12) and sol.bias.shape == (
+        2,
+        len(COSTS),
+    )
     assert sol.n_iter is not None and int(sol.n_iter.max()) < 100
     for k in (0, COSTS.index(0.5**4), COSTS.index(100.0)):
         ref = train_svms_sklearn(X, Y, costs=(COSTS[k],))
         for j in range(2):
-            mine = _objective(sol.weights[j, k].numpy(), float(sol.bias[j, k]), X, Y[:, j], COSTS[k])
-            theirs = _objective(ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], COSTS[k])
+            mine = _objective(
+                sol.weights[j, k].numpy(), float(sol.bias[j, k]), X, Y[:, j], COSTS[k]
+            )
+            theirs = _objective(
+                ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], COSTS[k]
+            )
             assert mine <= theirs * (1 + 1e-9) + 1e-15
 
 
@@ -101,7 +119,9 @@ def test_label_zero_samples_are_ignored() -> None:
     Y0 = Y.copy()
     Y0[ignored] = 0
     X_other = X.copy()
-    X_other[ignored] = l2_normalize(rng.normal(size=(int(ignored.sum()), X.shape[1])))  # garbage at ignored rows
+    X_other[ignored] = l2_normalize(
+        rng.normal(size=(int(ignored.sum()), X.shape[1]))
+    )  # garbage at ignored rows
     full = train_svms(X_other, Y0, costs=(0.01, 1.0))
     kept = train_svms(X[~ignored], Y[~ignored], costs=(0.01, 1.0))
     assert torch.allclose(full.weights, kept.weights, atol=1e-8)
@@ -109,7 +129,10 @@ def test_label_zero_samples_are_ignored() -> None:
 
 
 def test_decision_shape_and_values() -> None:
-    sol = SVMSolution(weights=torch.tensor([[[1.0, 0.0], [0.0, 2.0]]]), bias=torch.tensor([[0.5, -1.0]]))
+    sol = SVMSolution(
+        weights=torch.tensor([[[1.0, 0.0], [0.0, 2.0]]]),
+        bias=torch.tensor([[0.5, -1.0]]),
+    )
     out = sol.decision(np.array([[1.0, 1.0], [2.0, 0.0]]))
     assert out.shape == (2, 1, 2)
     assert out[:, 0, :].tolist() == [[1.5, 1.0], [2.5, -1.0]]
@@ -136,8 +159,12 @@ def test_average_precision_is_sklearns_with_ties() -> None:
     for trial in range(20):
         labels = np.where(rng.random(30) < 0.3, 1, -1)
         labels[0] = 1
-        scores = rng.integers(0, 4, 30).astype(float) if trial % 2 else rng.normal(size=30)
-        assert average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+        scores = (
+            rng.integers(0, 4, 30).astype(float) if trial % 2 else rng.normal(size=30)
+        )
+        assert average_precision(labels, scores) == pytest.approx(
+            average_precision_score(labels, scores), abs=1e-12
+        )
 
 
 def test_select_costs_takes_the_first_maximum() -> None:

@@ -418,6 +418,36 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device) if device is not None else torch.device("cpu")
 
 
+def _fit_on_kernel(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    K_full: torch.Tensor | None,
+    costs: Sequence[float],
+    pos_weight: float,
+    tol: float,
+    max_iter: int,
+) -> SVMSolution:
+    """train_svms on checked tensors; K_full (X X^T + 1 of all rows) is reused when given."""
+    used = (Y != 0).any(1).nonzero().squeeze(1)
+    Xs, Ys = X[used], Y[used]
+    if K_full is None:
+        K = Xs @ Xs.T + 1.0
+    elif len(used) == len(X):
+        K = K_full
+    else:
+        K = K_full[used][:, used]
+    beta, n_iter = _solve_kernel(K, Ys, costs, pos_weight, tol, max_iter)
+    n_classes, n_costs = Y.shape[1], len(costs)
+    flat = beta.reshape(len(used), n_classes * n_costs)
+    weights = (Xs.T @ flat).T.reshape(n_classes, n_costs, X.shape[1])
+    bias = flat.sum(0).reshape(n_classes, n_costs)
+    return SVMSolution(weights=weights, bias=bias, n_iter=n_iter)
+
+
+def _labels_tensor(Y: torch.Tensor | np.ndarray, dev: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y, device=dev)
+
+
 def train_svms(
     X: torch.Tensor | np.ndarray,
     Y: torch.Tensor | np.ndarray,
@@ -430,22 +460,9 @@ def train_svms(
 ) -> SVMSolution:
     """Fit LinearSVC's problem for every class (columns of Y in {1, -1, 0 = ignore}) and every cost, exactly."""
     dev = _resolve_device(device)
-    X, Y = (
-        _as_tensor(X, dev),
-        torch.as_tensor(
-            np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y, device=dev
-        ),
-    )
+    X, Y = _as_tensor(X, dev), _labels_tensor(Y, dev)
     _check_inputs(X, Y, costs, pos_weight)
-    used = (Y != 0).any(1).nonzero().squeeze(1)
-    Xs, Ys = X[used], Y[used]
-    K = Xs @ Xs.T + 1.0
-    beta, n_iter = _solve_kernel(K, Ys, costs, pos_weight, tol, max_iter)
-    n_classes, n_costs = Y.shape[1], len(costs)
-    flat = beta.reshape(len(used), n_classes * n_costs)
-    weights = (Xs.T @ flat).T.reshape(n_classes, n_costs, X.shape[1])
-    bias = flat.sum(0).reshape(n_classes, n_costs)
-    return SVMSolution(weights=weights, bias=bias, n_iter=n_iter)
+    return _fit_on_kernel(X, Y, None, costs, pos_weight, tol, max_iter)
 
 
 def stratified_folds(labels: np.ndarray, folds: int) -> list[np.ndarray]:
@@ -471,38 +488,25 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def cross_validate(
-    X: torch.Tensor | np.ndarray,
-    Y: torch.Tensor | np.ndarray,
-    costs: Sequence[float] = COSTS,
-    *,
-    folds: int = 3,
-    pos_weight: float = 2.0,
-    device: str | torch.device | None = None,
-    **solver_kw: object,
-) -> np.ndarray:
-    """Mean cross-validated average precision (C, K) per class and cost, with the folds of cross_val_score(cv=folds).
-
-    Samples labelled 0 for a class are left out of that class; the score is sklearn's average_precision_score
-    on the decision values, as ``cross_val_score(..., scoring='average_precision')``.
-    """
+def _solver_options(solver_kw: dict[str, object], where: str) -> tuple[float, int]:
     unknown = set(solver_kw) - {"tol", "max_iter"}
     if unknown:
-        raise ValueError(
-            f"cross_validate: unknown solver options {sorted(unknown)} (known: tol, max_iter)"
-        )
-    tol, max_iter = (
-        float(solver_kw.get("tol", 1e-4)),
-        int(solver_kw.get("max_iter", 2000)),
-    )  # type: ignore[arg-type]
-    dev = _resolve_device(device)
-    X = _as_tensor(X, dev)
-    Yn = np.asarray(Y.cpu() if isinstance(Y, torch.Tensor) else Y).astype(np.int64)
-    _check_inputs(X, torch.as_tensor(Yn), costs, pos_weight)
-    if folds < 2:
-        raise ValueError(f"cross_validate: folds must be >= 2, got {folds}")
+        raise ValueError(f"{where}: unknown solver options {sorted(unknown)} (known: tol, max_iter)")
+    return float(solver_kw.get("tol", 1e-4)), int(solver_kw.get("max_iter", 2000))  # type: ignore[arg-type]
+
+
+def _cv_on_kernel(
+    K_full: torch.Tensor,
+    Yn: np.ndarray,
+    costs: Sequence[float],
+    folds: int,
+    pos_weight: float,
+    tol: float,
+    max_iter: int,
+) -> np.ndarray:
+    """cross_validate on a precomputed kernel X X^T + 1 of all rows (every fold's kernel is a sub-block of it)."""
+    dev = K_full.device
     n, n_classes = Yn.shape
-    K_full = X @ X.T + 1.0
     # fold_of[i, j] = fold in which sample i is tested for class j (-1: ignored for that class)
     fold_of = np.full((n, n_classes), -1)
     for j in range(n_classes):
@@ -525,6 +529,61 @@ def cross_validate(
             for k in range(len(costs)):
                 cv_ap[j, k] += average_precision(Yn[test, j], scores[:, k]) / folds
     return cv_ap
+
+
+def _cv_inputs(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    costs: Sequence[float],
+    folds: int,
+    pos_weight: float,
+    dev: torch.device,
+) -> tuple[torch.Tensor, np.ndarray]:
+    X = _as_tensor(X, dev)
+    Yn = np.asarray(Y.cpu() if isinstance(Y, torch.Tensor) else Y).astype(np.int64)
+    _check_inputs(X, torch.as_tensor(Yn), costs, pos_weight)
+    if folds < 2:
+        raise ValueError(f"cross_validate: folds must be >= 2, got {folds}")
+    return X, Yn
+
+
+def cross_validate(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    costs: Sequence[float] = COSTS,
+    *,
+    folds: int = 3,
+    pos_weight: float = 2.0,
+    device: str | torch.device | None = None,
+    **solver_kw: object,
+) -> np.ndarray:
+    """Mean cross-validated average precision (C, K) per class and cost, with the folds of cross_val_score(cv=folds).
+
+    Samples labelled 0 for a class are left out of that class; the score is sklearn's average_precision_score
+    on the decision values, as ``cross_val_score(..., scoring='average_precision')``.
+    """
+    tol, max_iter = _solver_options(solver_kw, "cross_validate")
+    X, Yn = _cv_inputs(X, Y, costs, folds, pos_weight, _resolve_device(device))
+    return _cv_on_kernel(X @ X.T + 1.0, Yn, costs, folds, pos_weight, tol, max_iter)
+
+
+def cross_validate_and_train(
+    X: torch.Tensor | np.ndarray,
+    Y: torch.Tensor | np.ndarray,
+    costs: Sequence[float] = COSTS,
+    *,
+    folds: int = 3,
+    pos_weight: float = 2.0,
+    device: str | torch.device | None = None,
+    **solver_kw: object,
+) -> tuple[np.ndarray, SVMSolution]:
+    """``cross_validate`` and ``train_svms`` on the same data, sharing one kernel matrix (the whole protocol's fits)."""
+    tol, max_iter = _solver_options(solver_kw, "cross_validate_and_train")
+    X, Yn = _cv_inputs(X, Y, costs, folds, pos_weight, _resolve_device(device))
+    K_full = X @ X.T + 1.0
+    cv_ap = _cv_on_kernel(K_full, Yn, costs, folds, pos_weight, tol, max_iter)
+    Y_t = torch.as_tensor(Yn, device=X.device)
+    return cv_ap, _fit_on_kernel(X, Y_t, K_full, costs, pos_weight, tol, max_iter)
 
 
 def select_costs(cv_ap: np.ndarray, costs: Sequence[float]) -> np.ndarray:

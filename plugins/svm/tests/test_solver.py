@@ -13,6 +13,7 @@ from sslreg_svm.solver import (
     SVMSolution,
     average_precision,
     cross_validate,
+    cross_validate_and_train,
     l2_normalize,
     select_costs,
     train_svms,
@@ -182,3 +183,16 @@ def test_bad_labels_and_costs_are_clear_errors() -> None:
         train_svms(X, Y, costs=(0.0,))
     with pytest.raises(ValueError, match="shape|same N"):
         train_svms(X[:5], Y)
+
+
+def test_cross_validate_and_train_equals_the_separate_calls() -> None:
+    X, Y = _data(n=72, dim=12, n_classes=2, seed=5)
+    Y[::5, 0] = 0  # the refit kernel is a sub-block of the shared one
+    costs = (1e-4, 0.0625, 10.0)
+    cv, sol = cross_validate_and_train(X, Y, costs)
+    np.testing.assert_allclose(cv, cross_validate(X, Y, costs), atol=1e-9)
+    alone = train_svms(X, Y, costs)
+    assert torch.allclose(sol.weights, alone.weights, atol=1e-8)
+    assert torch.allclose(sol.bias, alone.bias, atol=1e-8)
+    with pytest.raises(ValueError, match="unknown solver options"):
+        cross_validate_and_train(X, Y, costs, tolerance=1e-3)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from sslreg.backbone import Backbone
 from sslreg.component import Component, ComponentConfig
@@ -20,6 +20,49 @@ class EvaluatorConfig(ComponentConfig):
     """Options every evaluator accepts."""
 
     layers: Literal["all"] | list[str] = Field("all", description="Trunk layers to probe ('all' or a list).")
+
+
+class LabeledDataConfig(EvaluatorConfig):
+    """Options of evaluators that fit on one labelled set and score on another (SVMs, linear probes)."""
+
+    train: DataSpec = Field(
+        default_factory=lambda: DataSpec(name="embedded_shapes", split="train"),
+        description="Labelled training data (protocol scale: VOC07 trainval, Places205 train).",
+    )
+    test: DataSpec = Field(
+        default_factory=lambda: DataSpec(name="embedded_shapes", split="test"),
+        description="Labelled test data with the same classes (protocol scale: VOC07 test, Places205 val).",
+    )
+    image_size: int | None = Field(
+        None, ge=16, le=1024, description="Square input size (None: the trunk's protocol size, 224/227)."
+    )
+    lightness_scale: float = Field(
+        50.0, gt=0, description="L-only trunks get (L - 50) / this; match the colorization task's input_scale."
+    )
+    device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
+
+    @field_validator("device")
+    @classmethod
+    def _torch_device(cls, device: str | None) -> str | None:
+        if device is not None:
+            try:
+                torch.device(device)
+            except (RuntimeError, ValueError):
+                raise ValueError(f"not a torch device: {device!r} (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+        return device
+
+
+def resolve_device(name: str | None, default: torch.device) -> torch.device:
+    """The configured device (checked to exist here), else ``default``; a ValueError names a missing GPU."""
+    if name is None:
+        return default
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device {name!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available on this machine")
+    return device
 
 
 class LayerScore(BaseModel):

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
 
-from sslreg import Backbone, DatasetSource, DataSpec, EvalContext, EvalResult, Evaluator, EvaluatorConfig, LayerScore
+from sslreg import Backbone, DatasetSource, EvalContext, EvalResult, Evaluator, LayerScore
+from sslreg.evaluator import LabeledDataConfig, resolve_device
 from sslreg.features import Preprocess
 from sslreg.pooling import pool_features
 
@@ -28,20 +29,9 @@ logger = logging.getLogger(__name__)
 TargetKind = Literal["class", "multilabel"]
 
 
-class LinearProbeConfig(EvaluatorConfig):
+class LinearProbeConfig(LabeledDataConfig):
     """Options of ``linear_probe``. Defaults are sized for a CPU demo; descriptions give the paper's values."""
 
-    train: DataSpec = Field(
-        default_factory=lambda: DataSpec(name="embedded_shapes", split="train"),
-        description="Labelled training data (paper: Places205 train, 2.48M images).",
-    )
-    test: DataSpec = Field(
-        default_factory=lambda: DataSpec(name="embedded_shapes", split="test"),
-        description="Labelled validation data, same classes as train (paper: Places205 val, 20.5k images).",
-    )
-    image_size: int | None = Field(
-        None, ge=16, le=1024, description="Crop size fed to the trunk (None: the trunk's input_size, 224 for ResNet)."
-    )
     batch_size: int = Field(32, ge=1, le=8192, description="Images per step (paper: 256).")
     num_workers: int = Field(0, ge=0, le=128, description="DataLoader worker processes (0: load in the main process).")
     epochs: int = Field(
@@ -74,11 +64,7 @@ class LinearProbeConfig(EvaluatorConfig):
         description="Test: resize the shorter side to image_size / this, then centre crop (0.875: 256 -> 224;"
         " 1.0: no margin).",
     )
-    lightness_scale: float = Field(
-        50.0, gt=0, description="L-only trunks get (L - 50) / this; match the colorization task's input_scale."
-    )
     amp: bool = Field(True, description="Run the frozen trunk under autocast on CUDA (ignored on CPU).")
-    device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
     seed: int | None = Field(
         None, ge=0, description="Seed for head init, shuffling and crops (None: the experiment seed)."
     )
@@ -96,16 +82,6 @@ class LinearProbeConfig(EvaluatorConfig):
         if not 0.0 < scale[0] <= scale[1] <= 1.0:
             raise ValueError(f"crop_scale must satisfy 0 < low ≤ high ≤ 1, got {scale}")
         return scale
-
-    @field_validator("device")
-    @classmethod
-    def _torch_device(cls, device: str | None) -> str | None:
-        if device is not None:
-            try:
-                torch.device(device)
-            except (RuntimeError, ValueError):
-                raise ValueError(f"not a torch device: {device!r} (e.g. 'cpu', 'cuda', 'cuda:1')") from None
-        return device
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> "LinearProbeConfig":
@@ -239,9 +215,7 @@ class LinearProbe(Evaluator):
     def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
         """Train one head per layer on ``train``, score them on ``test``."""
         cfg = self.config
-        device = torch.device(cfg.device) if cfg.device else context.device
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"linear_probe: device {str(device)!r} asked for, but CUDA is not available here")
+        device = resolve_device(cfg.device, context.device)
         seed = context.seed if cfg.seed is None else cfg.seed
         layers = backbone.resolve_layers(cfg.layers)
         if backbone.config.in_channels not in (1, 3):

@@ -12,7 +12,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from sslreg_svm.common import check_labels, parse_device
+from sslreg.evaluator import resolve_device
+from sslreg_svm.common import check_labels
 from sslreg_svm.solver import COSTS
 from sslreg_svm.voc07_svm import SVMOutcome, run_voc07_svm
 
@@ -102,7 +103,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--folds must be at least 2, got {args.folds}")
     if args.costs is not None and min(args.costs) <= 0:
         raise ValueError(f"--costs must all be positive, got {args.costs}")
-    device = parse_device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     arrays, names = load_npz(args.features)
     outcome = run_voc07_svm(
         arrays["train_features"],

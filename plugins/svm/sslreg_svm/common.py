@@ -9,26 +9,16 @@ import numpy as np
 import torch
 from pydantic import Field, PositiveFloat
 
-from sslreg import Backbone, DataSpec, EvalContext, EvaluatorConfig
+from sslreg import Backbone, DataSpec, EvalContext
+from sslreg.evaluator import LabeledDataConfig, resolve_device
 from sslreg.features import FeatureSet, extract_features
 from sslreg_svm import reference, solver
 from sslreg_svm.solver import COSTS, SVMSolution
 
 
-class SVMEvalConfig(EvaluatorConfig):
-    """Options of the linear-SVM benchmarks (PROTOCOL.md, 'VOC07 linear SVM')."""
+class SVMEvalConfig(LabeledDataConfig):
+    """Options of the linear-SVM benchmarks (PROTOCOL.md, 'VOC07 linear SVM'); train/test are multi-label."""
 
-    train: DataSpec = Field(
-        default_factory=lambda: DataSpec(name="embedded_shapes", split="train"),
-        description="Multi-label training data (VOC07 trainval at protocol scale).",
-    )
-    test: DataSpec = Field(
-        default_factory=lambda: DataSpec(name="embedded_shapes", split="test"),
-        description="Multi-label test data (VOC07 test at protocol scale).",
-    )
-    image_size: int | None = Field(
-        None, ge=16, le=1024, description="Square input size (None: the trunk's protocol size, 224/227)."
-    )
     costs: list[PositiveFloat] = Field(
         default_factory=lambda: list(COSTS), min_length=1, description="SVM costs C to try (default: the 26)."
     )
@@ -38,10 +28,6 @@ class SVMEvalConfig(EvaluatorConfig):
     )
     batch_size: int = Field(64, ge=1, le=4096, description="Images per forward pass when extracting features.")
     num_workers: int = Field(0, ge=0, le=64, description="Processes decoding and resizing images (0: in-process).")
-    lightness_scale: float = Field(
-        50.0, gt=0, description="L-only trunks get (L - 50) / this; match the colorization task's input_scale."
-    )
-    device: str | None = Field(None, description="Torch device for features and solver (None: the runner's).")
 
 
 @dataclass
@@ -91,20 +77,9 @@ def cross_validate(
     return solver.cross_validate(X, Y, costs, folds=folds, pos_weight=pos_weight, device=device)
 
 
-def parse_device(name: str) -> torch.device:
-    """A torch device that exists here, or a ValueError naming it."""
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"device {name!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: CUDA is not available on this machine")
-    return device
-
-
 def device_of(config: SVMEvalConfig, context: EvalContext) -> torch.device:
     """The configured device, else the runner's."""
-    return parse_device(config.device) if config.device else context.device
+    return resolve_device(config.device, context.device)
 
 
 def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config: SVMEvalConfig, what: str) -> Split:

@@ -196,3 +196,47 @@ def test_cross_validate_and_train_equals_the_separate_calls() -> None:
     assert torch.allclose(sol.bias, alone.bias, atol=1e-8)
     with pytest.raises(ValueError, match="unknown solver options"):
         cross_validate_and_train(X, Y, costs, tolerance=1e-3)
+
+
+@pytest.mark.parametrize("batched_cg", [True, False])
+def test_both_newton_modes_match_liblinear_along_the_path(
+    batched_cg: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batched-CG Newton steps and per-class Cholesky ones both reach an objective no worse than LinearSVC's."""
+    import sslreg_svm.solver as solver_module
+
+    monkeypatch.setattr(solver_module, "_cg_pays_off", lambda *args: batched_cg)
+    X, Y = _data(n=80, dim=20, n_classes=3, seed=6)
+    Y[::6, 2] = 0  # an ignored sample per six for one class (masked rows in the batched systems)
+    costs = (1e-3, 0.0625, 1.0, 100.0)
+    ours = train_svms(X, Y, costs=costs)
+    ref = train_svms_sklearn(X, Y, costs=costs)
+    for j in range(Y.shape[1]):
+        for k, cost in enumerate(costs):
+            mine = _objective(ours.weights[j, k].numpy(), float(ours.bias[j, k]), X, Y[:, j], cost)
+            theirs = _objective(ref.weights[j, k].numpy(), float(ref.bias[j, k]), X, Y[:, j], cost)
+            assert mine <= theirs * (1 + 1e-9) + 1e-15
+    cv = cross_validate(X, Y, costs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_allclose(cv, cross_validate_sklearn(X, Y, costs), atol=1e-3)
+
+
+def test_all_active_step_solves_the_weighted_ridge_system() -> None:
+    """The preconditioned CG step equals a dense solve of (K_AA + diag(1 / (2 C cw_A))) beta_A = y_A."""
+    from sslreg_svm.solver import _pcg_all_active, _top_eigenpairs
+
+    X, Y = _data(n=50, dim=10, n_classes=2, seed=7)
+    K = torch.from_numpy(X @ X.T + 1.0)
+    y = torch.from_numpy(Y).double()
+    cw = torch.where(y > 0, 2.0, 1.0)
+    cw[::4, 1] = 0.0
+    lam, U = _top_eigenpairs(K, 8)
+    beta, done, _ = _pcg_all_active(K, lam, U, cw, y, 0.5, torch.zeros_like(y), 500)
+    assert bool(done.all())
+    for j in range(2):
+        a = (cw[:, j] > 0).nonzero().squeeze(1)
+        system = K[a][:, a] + torch.diag(1.0 / (2 * 0.5 * cw[a, j]))
+        expected = torch.linalg.solve(system, y[a, j])
+        assert torch.allclose(beta[a, j], expected, atol=1e-9)
+        assert bool((beta[cw[:, j] == 0, j] == 0).all())

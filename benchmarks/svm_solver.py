@@ -169,7 +169,9 @@ def main() -> None:
         f"same cost chosen for {int((fast_best[:n_ref] == ref_best).sum())}/{n_ref} classes"
     )
     extrapolated = " (sklearn time extrapolated)" if n_ref < args.classes else ""
-    print(f"speed-up (sklearn time / fast time): {ref_time / fast_time:.1f}x{extrapolated}")
+    print(
+        f"speed-up (sklearn time / fast time): {ref_time / fast_time:.1f}x{extrapolated}"
+    )
 
 
 if __name__ == "__main__":

@@ -207,14 +207,20 @@ def test_both_newton_modes_match_liblinear_along_the_path(
 
     monkeypatch.setattr(solver_module, "_cg_pays_off", lambda *args: batched_cg)
     X, Y = _data(n=80, dim=20, n_classes=3, seed=6)
-    Y[::6, 2] = 0  # an ignored sample per six for one class (masked rows in the batched systems)
+    Y[::6, 2] = (
+        0  # an ignored sample per six for one class (masked rows in the batched systems)
+    )
     costs = (1e-3, 0.0625, 1.0, 100.0)
     ours = train_svms(X, Y, costs=costs)
     ref = train_svms_sklearn(X, Y, costs=costs)
     for j in range(Y.shape[1]):
         for k, cost in enumerate(costs):
-            mine = _objective(ours.weights[j, k].numpy(), float(ours.bias[j, k]), X, Y[:, j], cost)
-            theirs = _objective(ref.weights[j, k].numpy(), float(ref.bias[j, k]), X, Y[:, j], cost)
+            mine = _objective(
+                ours.weights[j, k].numpy(), float(ours.bias[j, k]), X, Y[:, j], cost
+            )
+            theirs = _objective(
+                ref.weights[j, k].numpy(), float(ref.bias[j, k]), X, Y[:, j], cost
+            )
             assert mine <= theirs * (1 + 1e-9) + 1e-15
     cv = cross_validate(X, Y, costs)
     with warnings.catch_warnings():

@@ -157,3 +157,15 @@ def test_streamed_source_trains_with_workers(tmp_path):
     assert run_plan(plan, registry) == 0
     info = json.loads((tmp_path / "s" / "results.json").read_text())["pretrain"]
     assert info["iterations"] == 8 and info["seen_images"] == 64
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_can_be_fixed_in_place(tmp_path, capsys):
+    raw = helpers.experiment_dict(tmp_path / "fix")
+    raw["pretrain"]["data"].update(size=128, bad_every=3)  # too many unreadable images: stops before a checkpoint
+    raw["pretrain"]["schedule"].update(epochs=1)
+    plan, registry = plan_of(raw)
+    assert run_plan(plan, registry) == 2
+    raw["pretrain"]["data"].update(bad_every=0)
+    plan, registry = plan_of(raw)
+    assert run_plan(plan, registry) == 0, capsys.readouterr().err
+    assert (tmp_path / "fix" / "results.json").is_file()

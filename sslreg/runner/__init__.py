@@ -34,7 +34,7 @@ def _differences(old: Any, new: Any, path: str = "") -> list[str]:
 
 
 def _claim_folder(run_dir: Path, experiment: ExperimentConfig) -> None:
-    """Write the resolved config; refuse a folder that holds another config's run (its checkpoints would mix)."""
+    """Write the resolved config; refuse a folder whose checkpoints come from another config (they would mix)."""
     resolved = experiment.model_dump(mode="json")
     resolved.pop("work_dir", None)
     path = run_dir / CONFIG_FILE
@@ -42,13 +42,15 @@ def _claim_folder(run_dir: Path, experiment: ExperimentConfig) -> None:
         old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         old.pop("work_dir", None)
         changed = _differences(old, resolved)
-        if changed:
+        started = any(run_dir.glob("epoch_*.pth")) or (run_dir / "trunk.pth").exists()
+        if changed and started:
             raise ValueError(
                 f"{run_dir}: this folder holds a run of another config (differs at {', '.join(changed[:4])});"
                 " give another work_dir/name, or delete the folder to start over"
             )
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
+        if not changed:
+            return
+    run_dir.mkdir(parents=True, exist_ok=True)  # new, or a run that failed before its first checkpoint
     atomic_write_text(yaml.safe_dump(resolved, sort_keys=False), path)
 
 

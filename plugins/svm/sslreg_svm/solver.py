@@ -13,7 +13,8 @@ walked in increasing order (warm starts along the path). Two exact steps:
   optimum solves one linear system; we solve it for all classes at once by conjugate gradients, preconditioned
   per class by the exact (Woodbury) inverse of diag(1 / (2 C c)) + U diag(lam) U^T, with (lam, U) the top-k
   kernel eigenpairs from seeded randomized subspace iteration (O(n^2 k), not a full O(n^3) eigendecomposition,
-  which alone took ~90 s per 5011-sample kernel on 2 cores);
+  which alone took ~90 s per 5011-sample kernel on 2 cores); the CG's kernel products are float32 (memory-bound
+  at VOC size), refined to float64 accuracy with float64 residuals;
 * otherwise the primal semismooth Newton method of Keerthi & DeCoste / Chapelle: solve the active-set system
   (K_AA + diag(1 / (2 C c_A))) beta_A = y_A, exact line search on the piecewise-quadratic objective, until the
   active set is stable (then the solution is exact) or liblinear's own stopping rule (dual projected-gradient
@@ -46,6 +47,10 @@ COSTS: tuple[float, ...] = (
 ) + tuple(0.5**k for k in range(4, 20))
 
 _PCG_TOL = 1e-11  # relative residual of the conjugate-gradient solves
+_PCG_INNER_TOL = (
+    1e-6  # relative residual of the float32-operator CG inside the float64 refinement
+)
+_REFINE_ROUNDS = 8  # float64 refinement rounds of the mixed-precision CG
 _PCG_MAX_ITER = (
     1000  # CG steps of one batched Newton step before falling back to Cholesky
 )
@@ -143,6 +148,7 @@ def _pcg_all_active(
     cost: float,
     beta0: torch.Tensor,
     max_iter: int,
+    K32: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Solve (K_AA + diag(1 / (2C cw_A))) beta_A = y_A, beta = 0 elsewhere, for every column (A: rows with cw > 0).
 
@@ -164,14 +170,15 @@ def _pcg_all_active(
     ):  # numerically indefinite (cannot happen for lam > 0): diagonal preconditioner
         G_chol = None
 
+    diag = torch.where(active, 1.0 / (2.0 * cost * cw.clamp_min(1e-300)), 1.0)
+
     def hess(v: torch.Tensor) -> torch.Tensor:
-        return (
-            mask * (K @ (mask * v))
-            + torch.where(
-                active, 1.0 / (2.0 * cost * cw.clamp_min(1e-300)), v.new_ones(())
-            )
-            * v
-        )
+        return mask * (K @ (mask * v)) + diag * v
+
+    def hess32(
+        v: torch.Tensor,
+    ) -> torch.Tensor:  # float32 kernel product: half the memory traffic
+        return mask * (K32 @ (mask * v).float()).to(v.dtype) + diag * v
 
     def precond(r: torch.Tensor) -> torch.Tensor:
         wr = w * r
@@ -184,11 +191,46 @@ def _pcg_all_active(
     b = mask * y
     bnorm = torch.linalg.vector_norm(b, dim=0).clamp_min(1e-300)
     beta = beta0 * mask
-    r = b - hess(beta)
+    if K32 is None:
+        return _cg(hess, precond, b, beta, _PCG_TOL * bnorm, max_iter)
+    # mixed precision: CG on the float32 operator to a loose tolerance, refined with float64 residuals
+    total = 0
+    for _ in range(_REFINE_ROUNDS):
+        r = b - hess(beta)
+        done = torch.linalg.vector_norm(r, dim=0) <= _PCG_TOL * bnorm
+        if bool(done.all()) or total >= max_iter:
+            break
+        rnorm = torch.linalg.vector_norm(r, dim=0)
+        step, _, it = _cg(
+            hess32,
+            precond,
+            r * ~done,
+            torch.zeros_like(r),
+            _PCG_INNER_TOL * rnorm,
+            max_iter - total,
+        )
+        beta += step
+        total += it
+    else:
+        done = torch.linalg.vector_norm(b - hess(beta), dim=0) <= _PCG_TOL * bnorm
+    return beta, done, total
+
+
+def _cg(
+    hess: Callable[[torch.Tensor], torch.Tensor],
+    precond: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    x: torch.Tensor,
+    atol: torch.Tensor,
+    max_iter: int,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Preconditioned conjugate gradients on every column of b, until each residual norm <= its atol."""
+    x = x.clone()
+    r = b - hess(x)
     s = precond(r)
     p = s.clone()
     rs = (r * s).sum(0)
-    done = torch.linalg.vector_norm(r, dim=0) <= _PCG_TOL * bnorm
+    done = torch.linalg.vector_norm(r, dim=0) <= atol
     it = 0
     while not bool(done.all()) and it < max_iter:
         it += 1
@@ -196,14 +238,14 @@ def _pcg_all_active(
         alpha = torch.where(
             done, torch.zeros_like(rs), rs / (p * hp).sum(0).clamp_min(1e-300)
         )
-        beta += alpha * p
+        x += alpha * p
         r -= alpha * hp
-        done = done | (torch.linalg.vector_norm(r, dim=0) <= _PCG_TOL * bnorm)
+        done = done | (torch.linalg.vector_norm(r, dim=0) <= atol)
         s = precond(r)
         rs_new = (r * s).sum(0)
         p = s + (rs_new / rs.clamp_min(1e-300)) * p
         rs = rs_new
-    return beta, done, it
+    return x, done, it
 
 
 def _line_search(
@@ -388,6 +430,7 @@ def _newton_batched(
     f: torch.Tensor,
     tol: float,
     max_iter: int,
+    K32: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``_newton`` for all columns (classes) at once, each active-set system solved by the batched CG above.
 
@@ -404,7 +447,7 @@ def _newton_batched(
         yc, cwc, fc, bc = y[:, live], cw[:, live], f[:, live], beta[:, live]
         active = used[:, live] & (yc * fc < 1)
         target, cg_ok, _ = _pcg_all_active(
-            K, lam, U, cwc * active, yc, cost, bc, _PCG_MAX_ITER
+            K, lam, U, cwc * active, yc, cost, bc, _PCG_MAX_ITER, K32
         )
         d = target - bc
         df = K @ target - fc
@@ -456,6 +499,7 @@ def _solve_kernel(
     beta = torch.zeros(n, n_classes, len(costs), dtype=K.dtype, device=K.device)
     n_iter = torch.zeros(n_classes, len(costs), dtype=torch.long)
     lam, U = _top_eigenpairs(K, _PRECOND_RANK)
+    K32 = K.float()  # the CG steps' kernel products, refined to float64 accuracy
     beta_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
     f_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
     on_path = list(range(n_classes))
@@ -472,7 +516,7 @@ def _solve_kernel(
             cost / prev_cost if prev_cost else 0.0
         )  # beta is ~linear in C at small C
         b, conv, _ = _pcg_all_active(
-            K, lam, U, cw[:, cols], y[:, cols], cost, start, max(max_iter, 500)
+            K, lam, U, cw[:, cols], y[:, cols], cost, start, max(max_iter, 500), K32
         )
         prev_cost = cost
         # every valid sample active <=> y_i f_i < 1 <=> y_i beta_i > 0 (f = y - beta / (2 C cw) on valid rows)
@@ -515,6 +559,7 @@ def _solve_kernel(
                 f_cur[:, ct],
                 tol,
                 max_iter,
+                K32,
             )
         else:
             b, fb = beta_cur[:, ct].clone(), f_cur[:, ct].clone()

@@ -228,7 +228,10 @@ def test_both_newton_modes_match_liblinear_along_the_path(
         np.testing.assert_allclose(cv, cross_validate_sklearn(X, Y, costs), atol=1e-3)
 
 
-def test_all_active_step_solves_the_weighted_ridge_system() -> None:
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_all_active_step_solves_the_weighted_ridge_system(
+    mixed_precision: bool,
+) -> None:
     """The preconditioned CG step equals a dense solve of (K_AA + diag(1 / (2 C cw_A))) beta_A = y_A."""
     from sslreg_svm.solver import _pcg_all_active, _top_eigenpairs
 
@@ -238,7 +241,12 @@ def test_all_active_step_solves_the_weighted_ridge_system() -> None:
     cw = torch.where(y > 0, 2.0, 1.0)
     cw[::4, 1] = 0.0
     lam, U = _top_eigenpairs(K, 8)
-    beta, done, _ = _pcg_all_active(K, lam, U, cw, y, 0.5, torch.zeros_like(y), 500)
+    K32 = (
+        K.float() if mixed_precision else None
+    )  # float32 products refined to float64 accuracy
+    beta, done, _ = _pcg_all_active(
+        K, lam, U, cw, y, 0.5, torch.zeros_like(y), 500, K32
+    )
     assert bool(done.all())
     for j in range(2):
         a = (cw[:, j] > 0).nonzero().squeeze(1)

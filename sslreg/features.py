@@ -31,6 +31,7 @@ import torch
 
 from sslreg.backbone import Backbone
 from sslreg.dataset import DatasetSource, Sample
+from sslreg.files import atomic_open, publish
 from sslreg.pooling import pool_features
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -101,22 +102,10 @@ def feature_cache_key(backbone: Backbone, dataset: DatasetSource, prepare: Prepr
     return f"{backbone.name}-{dataset.name}-{prepare.size}px-{digest.hexdigest()[:16]}"
 
 
-def _publish(temp: Path, path: Path) -> None:
-    """Make a finished temp file readable to all (mkstemp makes it private) and move it into place."""
-    os.chmod(temp, 0o644)
-    os.replace(temp, path)
-
-
 def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write`` into a temp file next to ``path``, then publish it: readers never see a half-written file."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        _publish(Path(temp), path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as stream:
+        write(stream)
 
 
 #: A batch ready for the trunk: images (B, in_channels, S, S) or None, their targets, and unreadable images skipped.
@@ -243,7 +232,7 @@ class _Pass:
             for layer, array in features.items():
                 if count == len(maps[layer]):  # every image was readable: the temp file is the result
                     maps[layer].flush()
-                    _publish(temps[layer], folder / f"{layer}.npy")
+                    publish(temps[layer], folder / f"{layer}.npy")
                 else:  # unreadable images were skipped: write the filled rows only
                     _write_atomic(folder / f"{layer}.npy", partial(np.save, arr=array))
             if meta is None:

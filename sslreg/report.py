@@ -89,7 +89,7 @@ def long_csv(rows: Sequence[Row], extra: dict[str, dict[str, Any]] | None = None
 
 def write_run_results(run_dir: Path, label: str, results: list[EvalResult], info: dict[str, Any]) -> list[Path]:
     """results.json (everything), results.csv (long form) and results.md (paper layout) in ``run_dir``."""
-    from sslreg.runner.compat import atomic_write_text
+    from sslreg.files import atomic_write_text
 
     payload = {"label": label, **info, "results": [result.model_dump(mode="json") for result in results]}
     rows = [(label, results)]
@@ -228,7 +228,7 @@ def write_sweep_report(
     out_dir: Path, points: Sequence[tuple[str, dict[str, Any], list[EvalResult]]]
 ) -> list[Path]:
     """sweep_results.csv, sweep_results.md and the PNG plots in ``out_dir``."""
-    from sslreg.runner.compat import atomic_write_text
+    from sslreg.files import atomic_write_text
 
     rows = [(label, results) for label, _, results in points]
     extra = {label: point for label, point, _ in points}

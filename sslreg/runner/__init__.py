@@ -13,7 +13,7 @@ from sslreg.evaluator import EvalResult
 from sslreg.experiment import ConfigError, ExperimentConfig
 from sslreg.registry import Registry
 from sslreg.report import print_results, read_run_results, run_label, write_run_results, write_sweep_report
-from sslreg.runner.compat import atomic_write_text
+from sslreg.files import atomic_write_text
 from sslreg.runner.evaluation import evaluate
 from sslreg.runner.header import header
 from sslreg.runner.training import pretrain, world

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from sslreg.files import atomic_open, cache_dir
 
 Method = Literal["max_avg", "max_min"]
 METHODS: tuple[str, ...] = ("max_avg", "max_min")
@@ -136,8 +136,7 @@ def hamming_stats(perms: np.ndarray, chunk: int = 2048) -> HammingStats:
 
 def default_cache_dir() -> Path:
     """``$SSLREG_CACHE/jigsaw`` if set, else ``~/.cache/sslreg/jigsaw``."""
-    root = os.environ.get("SSLREG_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "sslreg") / "jigsaw"
+    return cache_dir("jigsaw")
 
 
 def cache_path(
@@ -160,17 +159,8 @@ def _valid(array: np.ndarray, num_permutations: int, num_tiles: int) -> bool:
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as .npy through a temporary file and os.replace, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(
-        dir=path.parent, prefix=path.stem + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as stream:
+        np.save(stream, array)
 
 
 def load_permutations(

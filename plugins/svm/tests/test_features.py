@@ -46,7 +46,7 @@ def test_all_layers_in_one_pass_and_cache_reused(trunk, voc_dataset, tmp_path: P
     assert trunk.calls == 6 and both.extracted == ["l2"]  # only the missing layer is computed
     fresh = extract_features(trunk, dataset, "all", image_size=32, batch_size=4)
     np.testing.assert_allclose(both.features["l2"], fresh.features["l2"], rtol=1e-6)
-    assert not list(both.path.glob("*.tmp"))  # no temp file left behind
+    assert not list(both.path.glob("*.tmp")) + list(both.path.glob("*.part"))  # no temp file left behind
 
 
 def test_cache_key_tracks_weights_config_and_preprocessing(trunk, make_trunk, voc_dataset) -> None:

@@ -1,4 +1,4 @@
-"""Files written atomically, and the cache folder every component shares."""
+"""Files written atomically, weights read safely, and the cache folder every component shares."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
+
+import numpy as np
+import torch
 
 CACHE_ENV = "SSLREG_CACHE"
 
@@ -59,3 +62,20 @@ def atomic_write_text(text: str, path: str | os.PathLike[str]) -> Path:
     with atomic_open(path, "w") as stream:
         stream.write(text)
     return Path(path)
+
+
+def _numpy_globals() -> list[Any]:
+    """numpy's array, scalar and dtype reconstructors: data only, no callable that can run arbitrary code."""
+    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed np.core to np._core
+    dtype_classes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGSUV"}
+    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype, *sorted(dtype_classes, key=str)]
+
+
+#: Exactly the globals allowed on top of torch's own weights-only set (never ``getattr``).
+NUMPY_SAFE_GLOBALS: list[Any] = _numpy_globals()
+
+
+def load_weights_only(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` allowing numpy data types and nothing else extra."""
+    with torch.serialization.safe_globals(NUMPY_SAFE_GLOBALS):
+        return torch.load(os.fspath(path), map_location=map_location, weights_only=True)

@@ -18,6 +18,7 @@ import runner_helpers as helpers  # noqa: E402
 
 from sslreg.config import Plan  # noqa: E402
 from sslreg.experiment import validate_experiment  # noqa: E402
+from sslreg.files import NUMPY_SAFE_GLOBALS  # noqa: E402
 from sslreg.runner import compat, run_plan  # noqa: E402
 
 
@@ -43,8 +44,8 @@ def test_raw_history_buffer_needs_getattr_which_is_never_allowed(tmp_path):
     assert "builtins.getattr" in get_unsafe_globals_in_checkpoint(str(path))
     with pytest.raises(Exception):
         compat.load_checkpoint(path)
-    assert builtins.getattr not in compat.NUMPY_SAFE_GLOBALS
-    assert all(getattr(g, "__module__", "").startswith("numpy") for g in compat.NUMPY_SAFE_GLOBALS)
+    assert builtins.getattr not in NUMPY_SAFE_GLOBALS
+    assert all(getattr(g, "__module__", "").startswith("numpy") for g in NUMPY_SAFE_GLOBALS)
 
 
 def test_runner_checkpoints_hold_only_weights_and_numpy(tmp_path):
@@ -59,7 +60,7 @@ def test_runner_checkpoints_hold_only_weights_and_numpy(tmp_path):
     loaded = compat.load_checkpoint(checkpoint)
     assert isinstance(loaded["message_hub"]["log_scalars"]["train/loss"], HistoryBuffer)
     with open(checkpoint, "rb") as stream:  # and plain torch.load(weights_only=True) with the same allow-list
-        with torch.serialization.safe_globals(compat.NUMPY_SAFE_GLOBALS):
+        with torch.serialization.safe_globals(NUMPY_SAFE_GLOBALS):
             assert "state_dict" in torch.load(io.BytesIO(stream.read()), weights_only=True)
     assert not list((tmp_path / "run").glob("*.part"))
 

@@ -4,7 +4,7 @@ mmengine stores the message hub's ``HistoryBuffer`` objects in every checkpoint,
 methods as bound methods (resolved through ``getattr``). Allow-listing ``getattr`` would let a checkpoint run any
 code, so instead the buffers are turned into plain numbers and lists before saving (:func:`plain_message_hub`) and
 rebuilt after loading (:func:`restore_message_hub`). The only extra globals a checkpoint may then hold are numpy
-arrays, scalars and dtypes (:data:`NUMPY_SAFE_GLOBALS`), allowed for the duration of one load.
+arrays, scalars and dtypes (:data:`sslreg.files.NUMPY_SAFE_GLOBALS`), allowed for the duration of one load.
 """
 
 from __future__ import annotations
@@ -17,21 +17,11 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-from sslreg.files import atomic_open
+from sslreg.files import atomic_open, load_weights_only
 
 #: Marker of a HistoryBuffer turned into plain data.
 BUFFER_TAG = "__history_buffer__"
 
-
-def _numpy_globals() -> list[Any]:
-    """numpy's array, scalar and dtype reconstructors: data only, no callable that can run arbitrary code."""
-    core = getattr(np, "_core", None) or np.core  # numpy 2 renamed np.core to np._core
-    dtype_classes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGSUV"}
-    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype, *sorted(dtype_classes, key=str)]
-
-
-#: Exactly the globals allowed on top of torch's own weights-only set.
-NUMPY_SAFE_GLOBALS: list[Any] = _numpy_globals()
 
 _PLAIN = (bool, int, float, str, type(None), torch.Tensor, np.ndarray, np.generic)
 
@@ -89,8 +79,7 @@ def restore_message_hub(state: dict[str, Any]) -> dict[str, Any]:
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``, allowing numpy data types and nothing else extra."""
-    with torch.serialization.safe_globals(NUMPY_SAFE_GLOBALS):
-        checkpoint = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    checkpoint = load_weights_only(path, map_location)
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("message_hub"), dict):
         checkpoint["message_hub"] = restore_message_hub(checkpoint["message_hub"])
     return checkpoint

@@ -13,14 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-try:  # numpy >= 2
-    from numpy._core.multiarray import _reconstruct, scalar
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
+from sslreg.files import load_weights_only
 
 logger = logging.getLogger("sslreg.backbones")
 
@@ -28,11 +24,6 @@ logger = logging.getLogger("sslreg.backbones")
 TRUNK_PREFIX = "trunk."
 #: Prefix added by DistributedDataParallel / DataParallel wrappers.
 WRAPPER_PREFIX = "module."
-#: numpy arrays, scalars and dtypes are the only globals allowed beyond torch's own (the same set as
-#: sslreg.runner.compat.NUMPY_SAFE_GLOBALS, kept here so reading weights does not import mmengine).
-SAFE_NUMPY_GLOBALS: list[object] = [_reconstruct, scalar, np.ndarray, np.dtype] + sorted(
-    {type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDGSUV"}, key=str
-)
 
 
 @contextlib.contextmanager
@@ -64,8 +55,7 @@ def read_file(path: str | Path) -> object:
     if not path.is_file():
         raise FileNotFoundError(f"weights: file {str(path)!r} not found (weights are never downloaded)")
     try:
-        with torch.serialization.safe_globals(SAFE_NUMPY_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        return load_weights_only(path)
     except Exception as error:  # noqa: BLE001 - turned into one readable line
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"weights: cannot read {str(path)!r} with torch.load(weights_only=True): {first}") from None

@@ -1,6 +1,6 @@
 """ResNet-18/34/50/101 trunks with the benchmark's taps res1..res5, optionally widened (ResNet-50 ×2 ...).
 
-Parameter names follow torchvision's ``resnet.py`` (conv1, bn1, layer1..layer4, torchvision's own
+Parameter names follow torchvision's ``resnet.py`` (conv1, bn1, layer1..layer4, blocks named as torchvision's
 BasicBlock/Bottleneck), so a torchvision state dict loads as is; its ``fc.`` head is ignored.
 """
 
@@ -12,10 +12,10 @@ from typing import ClassVar
 import torch
 from pydantic import Field
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from sslreg import BackboneConfig, PoolSpec
 from sslreg_backbones.base import Trunk
+from sslreg_backbones.blocks import BasicBlock, Bottleneck
 from sslreg_backbones.weights import seeded
 
 #: PROTOCOL.md at 224 px: res1 64x112x112 -> 12x12, res2 -> 6x6, res3 -> 4x4, res4 -> 3x3, res5 -> 2x2.

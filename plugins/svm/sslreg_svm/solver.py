@@ -55,6 +55,9 @@ _PCG_MAX_ITER = (
     1000  # CG steps of one batched Newton step before falling back to Cholesky
 )
 _REFINE_TOL = 1e-12  # relative residual of the refined float32-Cholesky solves
+_LOOSE_NEWTON_STEPS = (
+    6  # Newton steps solved loosely at most, before every later step is solved exactly
+)
 _PRECOND_RANK = 128  # kernel eigenpairs in the all-active CG preconditioner
 
 
@@ -139,6 +142,23 @@ def _top_eigenpairs(
     return lam[-keep:].clamp_min(0).to(K.dtype), (Q @ V[:, -keep:]).to(K.dtype)
 
 
+def _woodbury_gram(U: torch.Tensor, UtU: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """U^T diag(s) U from the fewer of the rows with s != 0 or with s != 1 (U^T U is given).
+
+    s is 0 (inactive), 1 (active negative) or the positive weight, so whichever set is smaller (the active rows at
+    large costs, the positives while every sample is active) gives the same Gram matrix at a fraction of the cost.
+    It stays float64: at large costs the Woodbury correction cancels most of its input.
+    """
+    nonzero, not_one = s != 0, s != 1
+    if int(nonzero.sum()) <= int(not_one.sum()):
+        rows = nonzero.nonzero().squeeze(1)
+        Ur = U[rows]
+        return (Ur * s[rows, None]).T @ Ur
+    rows = not_one.nonzero().squeeze(1)
+    Ur = U[rows]
+    return UtU + (Ur * (s[rows, None] - 1.0)).T @ Ur
+
+
 def _pcg_all_active(
     K: torch.Tensor,
     lam: torch.Tensor,
@@ -149,6 +169,7 @@ def _pcg_all_active(
     beta0: torch.Tensor,
     max_iter: int,
     K32: torch.Tensor | None = None,
+    loose: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Solve (K_AA + diag(1 / (2C cw_A))) beta_A = y_A, beta = 0 elsewhere, for every column (A: rows with cw > 0).
 
@@ -156,13 +177,19 @@ def _pcg_all_active(
     of the weighted ridge regression the SVM reduces to at small costs. Conjugate gradients on all columns at
     once, preconditioned by the exact inverse (Woodbury, a k x k Cholesky per column) of
     diag(1 / (2C cw_A)) + U_A diag(lam) U_A^T, with (lam, U) the top-k kernel eigenpairs, so only the kernel's
-    tail spectrum (<= lam_{k+1}) slows it down. Returns beta, a per-column convergence flag, the iterations.
+    tail spectrum (<= lam_{k+1}) slows it down. With K32 the CG runs on the float32 kernel and float64 residuals
+    refine it to 1e-11; columns flagged ``loose`` stop after the first float32 round (a relative residual of
+    ~1e-6, enough for a Newton step that is not the last). Returns beta, a per-column convergence flag, the
+    CG iterations.
     """
     active = cw > 0
     mask = active.to(K.dtype)
     w = mask * (2.0 * cost) * cw  # inverse of the diagonal on active rows, 0 elsewhere
     lam_inv = 1.0 / lam.clamp_min(1e-12 * float(lam.max().clamp_min(1e-300)))
-    G = torch.stack([(U * w[:, j : j + 1]).T @ U for j in range(w.shape[1])])
+    UtU, s = U.T @ U, mask * cw
+    G = torch.stack([_woodbury_gram(U, UtU, s[:, j]) for j in range(w.shape[1])]) * (
+        2.0 * cost
+    )
     G.diagonal(dim1=1, dim2=2).add_(lam_inv)
     G_chol, info = torch.linalg.cholesky_ex(G)
     if bool(
@@ -193,14 +220,25 @@ def _pcg_all_active(
     beta = beta0 * mask
     if K32 is None:
         return _cg(hess, precond, b, beta, _PCG_TOL * bnorm, max_iter)
+    loose = (
+        torch.zeros(b.shape[1], dtype=torch.bool, device=b.device)
+        if loose is None
+        else loose
+    )
+    if bool(loose.all()):  # one float32 round, no float64 kernel product at all
+        r = b - hess32(beta)
+        step, done, it = _cg(
+            hess32, precond, r, torch.zeros_like(r), _PCG_INNER_TOL * bnorm, max_iter
+        )
+        return beta + step, done, it
     # mixed precision: CG on the float32 operator to a loose tolerance, refined with float64 residuals
-    total = 0
-    for _ in range(_REFINE_ROUNDS):
+    total, rounds = 0, 0
+    for rounds in range(_REFINE_ROUNDS):
         r = b - hess(beta)
-        done = torch.linalg.vector_norm(r, dim=0) <= _PCG_TOL * bnorm
+        rnorm = torch.linalg.vector_norm(r, dim=0)
+        done = (rnorm <= _PCG_TOL * bnorm) | (loose & (rounds > 0))
         if bool(done.all()) or total >= max_iter:
             break
-        rnorm = torch.linalg.vector_norm(r, dim=0)
         step, _, it = _cg(
             hess32,
             precond,
@@ -212,7 +250,8 @@ def _pcg_all_active(
         beta += step
         total += it
     else:
-        done = torch.linalg.vector_norm(b - hess(beta), dim=0) <= _PCG_TOL * bnorm
+        rnorm = torch.linalg.vector_norm(b - hess(beta), dim=0)
+        done = (rnorm <= _PCG_TOL * bnorm) | loose
     return beta, done, total
 
 
@@ -435,34 +474,47 @@ def _newton_batched(
     """``_newton`` for all columns (classes) at once, each active-set system solved by the batched CG above.
 
     The columns share the kernel products (one matrix-matrix product per CG step instead of a Cholesky
-    factorisation per class). Returns beta, f and the Newton iterations per column, -1 where CG did not converge
-    (the caller then falls back to the factorising ``_newton`` from the returned point).
+    factorisation per class). Inexact Newton: a column's steps are solved loosely (one float32 CG round) until
+    one's target keeps the active set (or for _LOOSE_NEWTON_STEPS steps); later steps are solved to 1e-11, and a
+    column is done when such a target keeps its active set (the optimum) or its projected gradient spread is
+    within tol. Returns beta, f and the Newton iterations per column, -1 where CG did not converge or an exact
+    step made no progress (the caller then falls back to the factorising ``_newton`` from the returned point).
     """
     ccw = cost * cw
     used = cw > 0
     beta, f = beta.clone(), f.clone()
     n_iter = torch.zeros(y.shape[1], dtype=torch.long)
     live = torch.arange(y.shape[1], device=K.device)
+    tight = torch.zeros(
+        y.shape[1], dtype=torch.bool, device=K.device
+    )  # per live column: solve this step exactly
     for it in range(1, max_iter + 1):
         yc, cwc, fc, bc = y[:, live], cw[:, live], f[:, live], beta[:, live]
         active = used[:, live] & (yc * fc < 1)
         target, cg_ok, _ = _pcg_all_active(
-            K, lam, U, cwc * active, yc, cost, bc, _PCG_MAX_ITER, K32
+            K, lam, U, cwc * active, yc, cost, bc, _PCG_MAX_ITER, K32, loose=~tight
         )
         d = target - bc
         df = K @ target - fc
-        full = torch.zeros_like(cg_ok)
+        # the step's target solves the problem restricted to the active set, so where the target keeps that set
+        # it is the optimum (the gradients agree there): no line search, whose rounding on tiny steps can stall
+        reaches = cg_ok & (active == (used[:, live] & (yc * (fc + df) < 1))).all(0)
+        exact = reaches & tight
+        moved = torch.zeros_like(cg_ok)
         for col in range(len(live)):
             if not bool(cg_ok[col]):
                 continue
-            t = _line_search(
-                fc[:, col], d[:, col], df[:, col], yc[:, col], ccw[:, live[col]]
+            t = (
+                1.0
+                if bool(exact[col])
+                else _line_search(
+                    fc[:, col], d[:, col], df[:, col], yc[:, col], ccw[:, live[col]]
+                )
             )
             bc[:, col] += t * d[:, col]
             fc[:, col] += t * df[:, col]
-            full[col] = abs(t - 1.0) < 1e-9
+            moved[col] = t > 0
         beta[:, live], f[:, live] = bc, fc
-        exact = cg_ok & full & (active == (used[:, live] & (yc * fc < 1))).all(0)
         slack = (1.0 - yc * fc).clamp_min(0) * used[:, live]
         grad = yc * (K @ (2.0 * ccw[:, live] * slack * yc)) - 1.0 + slack
         projected = torch.where(slack > 0, grad, grad.clamp_max(0))
@@ -471,11 +523,16 @@ def _newton_batched(
             used[:, live], projected, big
         ).amin(0)
         finished = exact | (spread <= tol)
-        stalled = ~finished & ~cg_ok
+        stalled = ~finished & ~(
+            cg_ok & (moved | ~tight)
+        )  # CG failed, or an exact step went nowhere
         n_iter[live[finished | stalled].cpu()] = torch.where(stalled, -1, it)[
             finished | stalled
         ].cpu()
-        live = live[~(finished | stalled)]
+        live, tight = (
+            live[~(finished | stalled)],
+            (reaches | (it >= _LOOSE_NEWTON_STEPS))[~(finished | stalled)],
+        )
         if len(live) == 0:
             break
     if len(live):

@@ -254,3 +254,40 @@ def test_all_active_step_solves_the_weighted_ridge_system(
         expected = torch.linalg.solve(system, y[a, j])
         assert torch.allclose(beta[a, j], expected, atol=1e-9)
         assert bool((beta[cw[:, j] == 0, j] == 0).all())
+
+
+def test_loose_columns_stop_after_one_float32_round() -> None:
+    """A loose column is solved to float32 accuracy only, a tight one beside it to float64 accuracy."""
+    from sslreg_svm.solver import _pcg_all_active, _top_eigenpairs
+
+    X, Y = _data(n=60, dim=12, n_classes=2, seed=8)
+    K = torch.from_numpy(X @ X.T + 1.0)
+    y = torch.from_numpy(Y).double()
+    cw = torch.where(y > 0, 2.0, 1.0)
+    lam, U = _top_eigenpairs(K, 8)
+    loose = torch.tensor([True, False])
+    beta, done, _ = _pcg_all_active(
+        K, lam, U, cw, y, 4.0, torch.zeros_like(y), 500, K.float(), loose=loose
+    )
+    assert bool(done.all())
+    errors = []
+    for j in range(2):
+        system = K + torch.diag(1.0 / (2 * 4.0 * cw[:, j]))
+        expected = torch.linalg.solve(system, y[:, j])
+        errors.append(float((beta[:, j] - expected).norm() / expected.norm()))
+    assert errors[0] < 1e-4  # good enough for a Newton step that is not the last
+    assert errors[1] < 1e-9
+    only_loose, done, _ = _pcg_all_active(
+        K,
+        lam,
+        U,
+        cw,
+        y,
+        4.0,
+        torch.zeros_like(y),
+        500,
+        K.float(),
+        loose=torch.tensor([True, True]),
+    )
+    assert bool(done.all())
+    assert torch.allclose(only_loose[:, 0], beta[:, 0], rtol=1e-4, atol=1e-6)

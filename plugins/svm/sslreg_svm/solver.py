@@ -20,7 +20,9 @@ walked in increasing order (warm starts along the path). Two exact steps:
   active set is stable (then the solution is exact) or liblinear's own stopping rule (dual projected-gradient
   spread <= tol) holds. Where the preconditioned condition number is small (moderate costs; see _cg_pays_off)
   all classes' active-set systems are solved together by the same CG (one matrix-matrix product per step,
-  Woodbury preconditioner per class); at large costs each class factorises its (smaller) active set instead
+  Woodbury preconditioner per class), the early steps only to float32 accuracy (inexact Newton: a loose step
+  still decreases the objective through the line search; the last one is solved to float64 accuracy and is exact
+  when its target keeps the active set); at large costs each class factorises its (smaller) active set instead
   (float32 Cholesky refined to float64 accuracy, downdated when samples leave), classes in parallel threads.
 """
 

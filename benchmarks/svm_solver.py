@@ -5,7 +5,7 @@ Synthetic VOC-like features (class structure through a random ReLU projection, 2
 3-fold CV over all 26 costs on train, best cost per class, refit, test AP per class, mAP. Prints both mAPs, their
 difference, both wall times and the time ratio (the targets: |diff| <= 0.2 mAP points, ratio >= 10x).
 
-At VOC size the reference takes ~13 min on 2 cores; ``--reference-classes N`` runs it on the first N classes only
+At VOC size the reference takes ~27 min on 2 idle cores (the fast solver ~2.5 min); ``--reference-classes N`` runs it on the first N classes only
 (all costs, CV + refit) and extrapolates its time linearly to all classes (each class's fits are independent), while
 both mAPs are compared on those N classes; the fast solver always runs (and is timed) on all classes.
 

@@ -57,9 +57,8 @@ _PCG_MAX_ITER = (
     1000  # CG steps of one batched Newton step before falling back to Cholesky
 )
 _REFINE_TOL = 1e-12  # relative residual of the refined float32-Cholesky solves
-_LOOSE_NEWTON_STEPS = (
-    6  # Newton steps solved loosely at most, before every later step is solved exactly
-)
+# Newton steps solved loosely at most, before every later step is solved exactly
+_LOOSE_NEWTON_STEPS = 6
 _PRECOND_RANK = 128  # kernel eigenpairs in the all-active CG preconditioner
 
 
@@ -189,9 +188,8 @@ def _pcg_all_active(
     w = mask * (2.0 * cost) * cw  # inverse of the diagonal on active rows, 0 elsewhere
     lam_inv = 1.0 / lam.clamp_min(1e-12 * float(lam.max().clamp_min(1e-300)))
     UtU, s = U.T @ U, mask * cw
-    G = torch.stack([_woodbury_gram(U, UtU, s[:, j]) for j in range(w.shape[1])]) * (
-        2.0 * cost
-    )
+    G = torch.stack([_woodbury_gram(U, UtU, s[:, j]) for j in range(s.shape[1])])
+    G *= 2.0 * cost
     G.diagonal(dim1=1, dim2=2).add_(lam_inv)
     G_chol, info = torch.linalg.cholesky_ex(G)
     if bool(
@@ -234,7 +232,7 @@ def _pcg_all_active(
         )
         return beta + step, done, it
     # mixed precision: CG on the float32 operator to a loose tolerance, refined with float64 residuals
-    total, rounds = 0, 0
+    total = 0
     for rounds in range(_REFINE_ROUNDS):
         r = b - hess(beta)
         rnorm = torch.linalg.vector_norm(r, dim=0)
@@ -487,9 +485,8 @@ def _newton_batched(
     beta, f = beta.clone(), f.clone()
     n_iter = torch.zeros(y.shape[1], dtype=torch.long)
     live = torch.arange(y.shape[1], device=K.device)
-    tight = torch.zeros(
-        y.shape[1], dtype=torch.bool, device=K.device
-    )  # per live column: solve this step exactly
+    # per live column: solve this step exactly (else loosely)
+    tight = torch.zeros(y.shape[1], dtype=torch.bool, device=K.device)
     for it in range(1, max_iter + 1):
         yc, cwc, fc, bc = y[:, live], cw[:, live], f[:, live], beta[:, live]
         active = used[:, live] & (yc * fc < 1)
@@ -525,16 +522,12 @@ def _newton_batched(
             used[:, live], projected, big
         ).amin(0)
         finished = exact | (spread <= tol)
-        stalled = ~finished & ~(
-            cg_ok & (moved | ~tight)
-        )  # CG failed, or an exact step went nowhere
-        n_iter[live[finished | stalled].cpu()] = torch.where(stalled, -1, it)[
-            finished | stalled
-        ].cpu()
-        live, tight = (
-            live[~(finished | stalled)],
-            (reaches | (it >= _LOOSE_NEWTON_STEPS))[~(finished | stalled)],
-        )
+        # CG failed, or an exact step went nowhere
+        stalled = ~finished & ~(cg_ok & (moved | ~tight))
+        ended = finished | stalled
+        n_iter[live[ended].cpu()] = torch.where(stalled, -1, it)[ended].cpu()
+        tight = (reaches | (it >= _LOOSE_NEWTON_STEPS))[~ended]
+        live = live[~ended]
         if len(live) == 0:
             break
     if len(live):

@@ -275,7 +275,8 @@ def test_loose_columns_stop_after_one_float32_round() -> None:
         system = K + torch.diag(1.0 / (2 * 4.0 * cw[:, j]))
         expected = torch.linalg.solve(system, y[:, j])
         errors.append(float((beta[:, j] - expected).norm() / expected.norm()))
-    assert errors[0] < 1e-4  # good enough for a Newton step that is not the last
+    # float32 accuracy: good enough for a Newton step that is not the last, and not refined further
+    assert 1e-9 < errors[0] < 1e-4
     assert errors[1] < 1e-9
     only_loose, done, _ = _pcg_all_active(
         K,

@@ -31,10 +31,13 @@ def trunk_forward(device: torch.device) -> tuple[str, Callable[[torch.Tensor], o
         model: nn.Module = get_registry().build("backbone", {"name": "resnet50", "in_channels": 1, "seed": 0})
         name = "resnet50 (sslreg-backbones), deepest layer"
     except Exception:  # noqa: BLE001 - the benchmark still runs without the backbones plugin
-        model = nn.Sequential(*[
-            layer for c_in, c_out in [(1, 32), (32, 64), (64, 128), (128, 256)]
-            for layer in (nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU())
-        ])
+        model = nn.Sequential(
+            *[
+                layer
+                for c_in, c_out in [(1, 32), (32, 64), (64, 128), (128, 256)]
+                for layer in (nn.Conv2d(c_in, c_out, 3, 2, 1), nn.BatchNorm2d(c_out), nn.ReLU())
+            ]
+        )
         name = "small 4-layer conv trunk (sslreg-backbones not installed)"
     model = model.to(device).eval()
     return name, model

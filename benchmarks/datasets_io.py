@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 import webdataset as wds
-
 from sslreg_datasets.decode import decode
 from sslreg_datasets.embedded_photos import EmbeddedPhotos, EmbeddedPhotosConfig
 from sslreg_datasets.embedded_shapes import EmbeddedShapes, EmbeddedShapesConfig

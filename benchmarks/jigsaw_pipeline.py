@@ -54,14 +54,10 @@ class Puzzles(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.task.make_sample(
-            self.images[index % len(self.images)], np.random.default_rng(index)
-        )
+        return self.task.make_sample(self.images[index % len(self.images)], np.random.default_rng(index))
 
 
-def data_tiles_per_s(
-    task: Jigsaw, images: list[np.ndarray], samples: int, workers: int
-) -> float:
+def data_tiles_per_s(task: Jigsaw, images: list[np.ndarray], samples: int, workers: int) -> float:
     """Tiles/s of the sample pipeline: in-process when workers == 0, else through a DataLoader."""
     dataset = Puzzles(task, images, samples)
     if workers == 0:
@@ -98,26 +94,18 @@ def make_trunk(name: str) -> tuple[torch.nn.Module, str]:
             return cls(cls.Config(name=name)), name
     except ImportError:
         pass
-    spec = importlib.util.spec_from_file_location(
-        "tiny_trunk", ROOT / "plugins/jigsaw/tests/tiny_trunk.py"
-    )
+    spec = importlib.util.spec_from_file_location("tiny_trunk", ROOT / "plugins/jigsaw/tests/tiny_trunk.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.TinyTrunk(
-        width=32
-    ), "tiny test trunk (sslreg-backbones not installed)"
+    return module.TinyTrunk(width=32), "tiny test trunk (sslreg-backbones not installed)"
 
 
-def trunk_tiles_per_s(
-    task: Jigsaw, trunk: torch.nn.Module, device: str, batch: int, steps: int
-) -> float:
+def trunk_tiles_per_s(task: Jigsaw, trunk: torch.nn.Module, device: str, batch: int, steps: int) -> float:
     """Tiles/s of training steps (forward + backward + SGD step) of trunk + jigsaw head on ``device``."""
     torch.manual_seed(0)
     model = task.build_model(trunk).to(device).train()
     optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    tiles = torch.randn(
-        batch, task.num_tiles, 3, task.config.tile, task.config.tile, device=device
-    )
+    tiles = torch.randn(batch, task.num_tiles, 3, task.config.tile, task.config.tile, device=device)
     targets = torch.randint(len(task.permutations), (batch,), device=device)
 
     def step() -> None:
@@ -143,9 +131,7 @@ def reference_greedy_seconds(n: int, seed: int = 0) -> float:
     started = time.perf_counter()
     chosen = [int(np.random.default_rng(seed).integers(len(candidates)))]
     for _ in range(n - 1):
-        distances = (candidates[:, None, :] != candidates[chosen][None, :, :]).sum(
-            axis=2, dtype=np.int32
-        )
+        distances = (candidates[:, None, :] != candidates[chosen][None, :, :]).sum(axis=2, dtype=np.int32)
         score = distances.mean(axis=1)
         score[chosen] = -1
         chosen.append(int(np.argmax(score)))
@@ -160,39 +146,29 @@ def main() -> None:
         default=2,
         help="DataLoader workers for the multi-process figure",
     )
-    parser.add_argument(
-        "--samples", type=int, default=300, help="puzzles per data-path measurement"
-    )
+    parser.add_argument("--samples", type=int, default=300, help="puzzles per data-path measurement")
     parser.add_argument(
         "--trunk",
         default="resnet18",
         help="sslreg-backbones trunk (resnet18, alexnet, resnet50)",
     )
-    parser.add_argument(
-        "--batch", type=int, default=32, help="puzzles per training step (x9 tiles)"
-    )
+    parser.add_argument("--batch", type=int, default=32, help="puzzles per training step (x9 tiles)")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps")
     parser.add_argument("--num-permutations", type=int, default=2000)
     args = parser.parse_args()
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-    print(
-        f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, GPU {gpu}"
-    )
+    print(f"machine: {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, GPU {gpu}")
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
         P.all_permutations.cache_clear()
         P._one_hot_rows.cache_clear()
         perms = P.generate_permutations(10000, seed=0, method="max_avg")
         generate_s = time.perf_counter() - started
-        print(
-            f"|P| = 10000 (max_avg, uncached, incl. enumerating 9!): {generate_s:.1f} s; {P.hamming_stats(perms)}"
-        )
+        print(f"|P| = 10000 (max_avg, uncached, incl. enumerating 9!): {generate_s:.1f} s; {P.hamming_stats(perms)}")
         started = time.perf_counter()
         perms_min = P.generate_permutations(10000, seed=0, method="max_min")
-        print(
-            f"|P| = 10000 (max_min, uncached): {time.perf_counter() - started:.1f} s; {P.hamming_stats(perms_min)}"
-        )
+        print(f"|P| = 10000 (max_min, uncached): {time.perf_counter() - started:.1f} s; {P.hamming_stats(perms_min)}")
         small = 20
         reference_s = reference_greedy_seconds(small)
         started = time.perf_counter()
@@ -205,21 +181,15 @@ def main() -> None:
             f" extrapolation)"
         )
 
-        task = Jigsaw(
-            JigsawConfig(num_permutations=args.num_permutations, cache_dir=cache)
-        )
+        task = Jigsaw(JigsawConfig(num_permutations=args.num_permutations, cache_dir=cache))
         images = photos()
         single = data_tiles_per_s(task, images, args.samples, workers=0)
-        multi = data_tiles_per_s(
-            task, images, args.samples * args.workers, workers=args.workers
-        )
+        multi = data_tiles_per_s(task, images, args.samples * args.workers, workers=args.workers)
         print(
             f"data path (255 px -> 9 x 64 px tiles, jitter + gray + per-tile norm, photos"
             f" {'/'.join(str(min(i.shape[:2])) for i in images)} px):"
         )
-        print(
-            f"  1 process: {single:8.0f} tiles/s   {args.workers} DataLoader workers: {multi:8.0f} tiles/s"
-        )
+        print(f"  1 process: {single:8.0f} tiles/s   {args.workers} DataLoader workers: {multi:8.0f} tiles/s")
 
         trunk, trunk_name = make_trunk(args.trunk)
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -232,7 +202,8 @@ def main() -> None:
                 f" |P| = {args.num_permutations}): {consumed:8.0f} tiles/s"
             )
             print(
-                f"  ratio data/trunk: 1 process {single / consumed:6.2f}   {args.workers} workers {multi / consumed:6.2f}"
+                f"  ratio data/trunk: 1 process {single / consumed:6.2f}"
+                f"   {args.workers} workers {multi / consumed:6.2f}"
                 f"   (>= 1: the data path keeps up; workers needed for ratio 1: {math.ceil(consumed / single)})"
             )
 

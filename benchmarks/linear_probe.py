@@ -15,10 +15,10 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from sslreg_linear import LinearProbe, LinearProbeConfig
 
 from sslreg import DatasetConfig, DatasetSource, EvalContext, Sample
 from sslreg.plugins import load_plugins
-from sslreg_linear import LinearProbe, LinearProbeConfig
 
 
 class ColourSquaresConfig(DatasetConfig):
@@ -89,8 +89,10 @@ def main() -> None:
     timed(backbone, [backbone.layer_names[0]], args, context)  # warm-up (lazy imports, allocator)
     shared = timed(backbone, "all", args, context)
     naive = sum(timed(backbone, [layer], args, context) for layer in backbone.layer_names)
-    print(f"{args.backbone}, {len(backbone.layer_names)} layers, {args.images} train images at {args.size}px,"
-          f" {args.epochs} epochs")
+    print(
+        f"{args.backbone}, {len(backbone.layer_names)} layers, {args.images} train images at {args.size}px,"
+        f" {args.epochs} epochs"
+    )
     print(f"one probe per layer (baseline): {naive:.2f} s")
     print(f"all heads from one trunk pass:  {shared:.2f} s")
     print(f"speed-up (baseline / shared):   {naive / shared:.2f}x")

@@ -3,7 +3,8 @@
 Both read the same PretextDataset through the same sampler and collate function (rotation prediction on
 procedural 48 px images, a two-layer conv trunk) on the CPU, in this process (no DataLoader workers); the
 steps after a warm-up are timed both in wall time and in this process's CPU time (steadier on a shared
-machine). Prints the ratios runner / bare (target <= 1.10). Run: OMP_NUM_THREADS=1 python3 benchmarks/runner_overhead.py [--iters 80]
+machine). Prints the ratios runner / bare (target <= 1.10).
+Run: OMP_NUM_THREADS=1 python3 benchmarks/runner_overhead.py [--iters 80]
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from mmengine.hooks import Hook
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import runner_helpers as helpers  # noqa: E402  (the tests' tiny components: no plugin needed)
+import runner_helpers as helpers
 
-from sslreg.experiment import validate_experiment  # noqa: E402
-from sslreg.runner.data import EpochSampler, PretextDataset, collate  # noqa: E402
-from sslreg.runner.training import build_runner  # noqa: E402
+from sslreg.experiment import validate_experiment
+from sslreg.runner.data import EpochSampler, PretextDataset, collate
+from sslreg.runner.training import build_runner
 
 
 def experiment(work_dir: Path, iters: int, width: int, batch: int) -> dict:
@@ -62,8 +63,13 @@ def bare_loop(config, registry, warmup: int) -> tuple[float, float]:
         model.parameters(), lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay
     )
     dataset = PretextDataset(source, task, config.seed)
-    loader = DataLoader(dataset, batch_size=schedule.batch_size, sampler=EpochSampler(dataset, config.seed),
-                        collate_fn=collate, drop_last=True)
+    loader = DataLoader(
+        dataset,
+        batch_size=schedule.batch_size,
+        sampler=EpochSampler(dataset, config.seed),
+        collate_fn=collate,
+        drop_last=True,
+    )
     times = []
     model.train()
     for batch in loader:
@@ -95,13 +101,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bare, run = [], []
         for repeat in range(args.repeats):  # interleaved, best of each: the machine may be shared
-            config = validate_experiment(experiment(Path(tmp) / f"r{repeat}", args.iters, args.width, args.batch), registry)
+            config = validate_experiment(
+                experiment(Path(tmp) / f"r{repeat}", args.iters, args.width, args.batch), registry
+            )
             bare.append(bare_loop(config, registry, warmup))
             run.append(runner_loop(config, registry, Path(tmp) / f"r{repeat}", warmup))
     for k, kind in enumerate(("wall", "CPU")):
         b, r = min(x[k] for x in bare), min(x[k] for x in run)
-        print(f"{kind:4} bare torch loop: {b * 1000:8.2f} ms/step (runs: {', '.join(f'{x[k] * 1000:.2f}' for x in bare)})")
-        print(f"{kind:4} sslreg runner  : {r * 1000:8.2f} ms/step (runs: {', '.join(f'{x[k] * 1000:.2f}' for x in run)})")
+        print(
+            f"{kind:4} bare torch loop: {b * 1000:8.2f} ms/step (runs: {', '.join(f'{x[k] * 1000:.2f}' for x in bare)})"
+        )
+        print(
+            f"{kind:4} sslreg runner  : {r * 1000:8.2f} ms/step (runs: {', '.join(f'{x[k] * 1000:.2f}' for x in run)})"
+        )
         print(f"{kind:4} ratio runner/bare: {r / b:.3f}  (target <= 1.10)")
 
 

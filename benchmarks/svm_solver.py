@@ -5,7 +5,8 @@ Synthetic VOC-like features (class structure through a random ReLU projection, 2
 3-fold CV over all 26 costs on train, best cost per class, refit, test AP per class, mAP. Prints both mAPs, their
 difference, both wall times and the time ratio (the targets: |diff| <= 0.2 mAP points, ratio >= 10x).
 
-At VOC size the reference takes ~27 min on 2 idle cores (the fast solver ~2.5 min); ``--reference-classes N`` runs it on the first N classes only
+At VOC size the reference takes ~27 min on 2 idle cores (the fast solver ~2.5 min);
+``--reference-classes N`` runs it on the first N classes only
 (all costs, CV + refit) and extrapolates its time linearly to all classes (each class's fits are independent), while
 both mAPs are compared on those N classes; the fast solver always runs (and is timed) on all classes.
 
@@ -66,9 +67,7 @@ def make_features(
     return l2_normalize(x[:n_train]), y_train, l2_normalize(x[n_train:]), y_test
 
 
-def protocol_fast(
-    xtr, ytr, xte, yte, device: str
-) -> tuple[float, np.ndarray, np.ndarray]:
+def protocol_fast(xtr, ytr, xte, yte, device: str) -> tuple[float, np.ndarray, np.ndarray]:
     """CV -> cost per class -> refit (all costs) -> test mAP, with the fast solver."""
     cv, solution = cross_validate_and_train(xtr, ytr, COSTS, device=device)
     best = select_costs(cv, COSTS)
@@ -78,9 +77,7 @@ def protocol_fast(
     return m, per_class, best
 
 
-def protocol_sklearn(
-    xtr, ytr, xte, yte, n_jobs: int
-) -> tuple[float, np.ndarray, np.ndarray]:
+def protocol_sklearn(xtr, ytr, xte, yte, n_jobs: int) -> tuple[float, np.ndarray, np.ndarray]:
     """The reference protocol: cross_val_score per class and cost, LinearSVC refit on every cost, test mAP."""
     cv = cross_validate_sklearn(xtr, ytr, COSTS, n_jobs=n_jobs)
     best = select_costs(cv, COSTS)
@@ -112,15 +109,9 @@ def main() -> None:
         default=None,
         help="run the sklearn reference on the first N classes only and extrapolate its time to all classes",
     )
-    parser.add_argument(
-        "--threads", type=int, default=2, help="torch threads and sklearn n_jobs"
-    )
-    parser.add_argument(
-        "--device", default="cpu", help="device of the fast solver (cpu, cuda)"
-    )
-    parser.add_argument(
-        "--skip-sklearn", action="store_true", help="time only the fast solver"
-    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads and sklearn n_jobs")
+    parser.add_argument("--device", default="cpu", help="device of the fast solver (cpu, cuda)")
+    parser.add_argument("--skip-sklearn", action="store_true", help="time only the fast solver")
     args = parser.parse_args()
     if args.quick:
         args.train, args.test, args.dim = 600, 600, 512
@@ -146,16 +137,12 @@ def main() -> None:
     if args.skip_sklearn:
         return
     start = time.perf_counter()
-    _, ref_ap, ref_best = protocol_sklearn(
-        xtr, ytr[:, :n_ref], xte, yte[:, :n_ref], args.threads
-    )
+    _, ref_ap, ref_best = protocol_sklearn(xtr, ytr[:, :n_ref], xte, yte[:, :n_ref], args.threads)
     ref_measured = time.perf_counter() - start
     ref_time = ref_measured * args.classes / n_ref
     fast_sub, ref_sub = float(fast_ap[:n_ref].mean()), float(ref_ap.mean())
     if n_ref == args.classes:
-        print(
-            f"sklearn LinearSVC (n_jobs={args.threads}): mAP {100 * ref_sub:.2f}  time {ref_time:.1f} s (measured)"
-        )
+        print(f"sklearn LinearSVC (n_jobs={args.threads}): mAP {100 * ref_sub:.2f}  time {ref_time:.1f} s (measured)")
     else:
         print(
             f"sklearn LinearSVC (n_jobs={args.threads}) on the first {n_ref} of {args.classes} classes: "
@@ -169,9 +156,7 @@ def main() -> None:
         f"same cost chosen for {int((fast_best[:n_ref] == ref_best).sum())}/{n_ref} classes"
     )
     extrapolated = " (sklearn time extrapolated)" if n_ref < args.classes else ""
-    print(
-        f"speed-up (sklearn time / fast time): {ref_time / fast_time:.1f}x{extrapolated}"
-    )
+    print(f"speed-up (sklearn time / fast time): {ref_time / fast_time:.1f}x{extrapolated}")
 
 
 if __name__ == "__main__":

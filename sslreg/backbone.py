@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import torch
 from pydantic import Field
@@ -25,7 +26,7 @@ class BackboneConfig(ComponentConfig):
 
 @dataclass(frozen=True)
 class PoolSpec:
-    """Average pooling of one layer to about 9k dims: kernel, stride, padding at ``input_size``, and the grid it gives."""
+    """Average pooling of one layer to about 9k dims: kernel, stride, padding at ``input_size``, and its grid."""
 
     kernel: int
     stride: int
@@ -82,7 +83,7 @@ class Backbone(nn.Module, Component):
             raise ValueError(f"{self.name}: unknown layer(s) {unknown}; known: {list(self.layer_names)}")
         return [name for name in self.layer_names if name in layers]
 
-    def freeze(self) -> "Backbone":
+    def freeze(self) -> Backbone:
         """Stop gradients and switch to eval mode (BatchNorm statistics stay fixed)."""
         for parameter in self.parameters():
             parameter.requires_grad_(False)
@@ -90,7 +91,7 @@ class Backbone(nn.Module, Component):
         self._frozen = True
         return self
 
-    def train(self, mode: bool = True) -> "Backbone":
+    def train(self, mode: bool = True) -> Backbone:
         """A frozen trunk stays in eval mode whatever its parent asks."""
         return super().train(mode and not getattr(self, "_frozen", False))
 

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -188,7 +189,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         )
         return 0
     console = _console()
-    table = Table(title=f"installed plugins (sslreg {sslreg.__version__}, API {sslreg.API_VERSION})", title_justify="left")
+    table = Table(
+        title=f"installed plugins (sslreg {sslreg.__version__}, API {sslreg.API_VERSION})", title_justify="left"
+    )
     for column in ("plugin", "distribution", "version", "status", "components / error"):
         table.add_column(column, overflow="fold")
     for info in plugins:
@@ -207,7 +210,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_plan(args: argparse.Namespace):  # noqa: ANN202 - returns sslreg.config.Plan
+def _load_plan(args: argparse.Namespace):
     from sslreg.config import load_plan
     from sslreg.plugins import get_registry
 
@@ -239,9 +242,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", action="append", metavar="PATH=VALUE", help="override a config value, e.g. pretrain.schedule.epochs=2"
     )
-    parser.add_argument(
-        "--allow-python-config", action="store_true", help="accept .py configs (they execute code)"
-    )
+    parser.add_argument("--allow-python-config", action="store_true", help="accept .py configs (they execute code)")
     parser.add_argument("--json", action="store_true", help="print machine-readable output")
 
 

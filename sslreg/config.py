@@ -8,9 +8,10 @@ it holds any such tag; Python configs execute by design and are accepted only wh
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -31,7 +32,10 @@ def _safe_parse(path: Path, allow_python: bool, seen: set[Path]) -> None:
     if path.suffix == ".py":
         if not allow_python:
             raise ConfigError(
-                [f"{path}: Python configs execute code; pass --allow-python-config (or set {ALLOW_PYTHON_ENV}=1) to trust it"]
+                [
+                    f"{path}: Python configs execute code; pass --allow-python-config"
+                    f" (or set {ALLOW_PYTHON_ENV}=1) to trust it"
+                ]
             )
         return
     if path.suffix not in YAML_SUFFIXES:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, Field, field_validator
@@ -73,7 +74,7 @@ class LayerScore(BaseModel):
     n: int = 1
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> "LayerScore":
+    def of(cls, values: Sequence[float]) -> LayerScore:
         """Mean and (population) std of several runs."""
         values = [float(v) for v in values]
         mean = sum(values) / len(values)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
@@ -31,7 +32,9 @@ class ScheduleConfig(_Strict):
     warmup_iters: int = Field(0, ge=0, description="Linear lr warm-up iterations.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     checkpoint_interval: int = Field(1, ge=1, description="Save a checkpoint every this many epochs.")
-    keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep (the final one is kept too).")
+    keep_checkpoints: int = Field(
+        2, ge=1, description="How many recent checkpoints to keep (the final one is kept too)."
+    )
     log_interval: int = Field(10, ge=1, description="Log (and write TensorBoard scalars) every this many iterations.")
     amp: bool = Field(True, description="Mixed precision on GPU (ignored on CPU).")
     device: str = Field("auto", description="'auto' (GPU when present), 'cpu', 'cuda' or 'cuda:N'.")
@@ -234,6 +237,8 @@ def sweep_points(raw: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str
 
 def point_label(point: dict[str, Any]) -> str:
     """A file-system-safe name for one sweep point, e.g. 'subset=100_name=resnet18'."""
-    parts = [f"{key.split('.')[-1] if key.split('.')[-1] != 'name' else key.split('.')[-2]}={value}" for key, value in point.items()]
+    parts = [
+        f"{key.split('.')[-1] if key.split('.')[-1] != 'name' else key.split('.')[-2]}={value}"
+        for key, value in point.items()
+    ]
     return "_".join(parts).replace("/", "-").replace(" ", "") or "base"
-

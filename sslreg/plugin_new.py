@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sslreg.errors import UserError
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["setuptools>=64"]
 build-backend = "setuptools.build_meta"
 
@@ -25,7 +25,7 @@ dependencies = ["sslreg>=0.1,<0.2"]
 
 [tool.setuptools.packages.find]
 include = ["{module}*"]
-'''
+"""
 
 INIT = '''"""sslreg plugin {name}: {summary}"""
 
@@ -41,7 +41,7 @@ def sslreg_register(register):
     register({cls})
 '''
 
-PRETEXT = '''"""{cls}: predict which of four rotations (0, 90, 180, 270 degrees) was applied to an image (Gidaris et al. 2018)."""
+PRETEXT = '''"""{cls}: predict which of four rotations (0, 90, 180, 270 degrees) an image shows (Gidaris 2018)."""
 
 import numpy as np
 import torch
@@ -135,23 +135,23 @@ class {cls}(Backbone):
         return {{layer: out[layer] for layer in wanted}}
 '''
 
-TEST = '''import {module}
+TEST = """import {module}
 from sslreg.testing import check_plugin
 
 
 def test_plugin_conforms():
     entries = check_plugin({module})
     assert [entry.name for entry in entries] == ["{name}"]
-'''
+"""
 
-README = '''# sslreg-{name}
+README = """# sslreg-{name}
 
 {summary}
 
     pip install -e .
     sslreg list            # shows {name}
     pytest tests           # the conformance kit
-'''
+"""
 
 TEMPLATES = {"pretext": PRETEXT, "backbone": BACKBONE}
 SUMMARIES = {"pretext": "Rotation-prediction pretext task", "backbone": "A small VGG-style trunk"}

@@ -12,10 +12,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Iterable
 
 import pluggy
 from packaging.requirements import InvalidRequirement, Requirement
@@ -59,7 +59,7 @@ class LoadedPlugins:
             info = by_module.get(getattr(impl.plugin, "__name__", ""))
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as error:  # noqa: BLE001 - a plugin must never take sslreg down
+            except Exception as error:
                 if _strict():
                     raise
                 name = info.name if info else impl.plugin_name
@@ -118,9 +118,7 @@ def new_manager() -> pluggy.PluginManager:
     return manager
 
 
-def register_module(
-    loaded: LoadedPlugins, module: ModuleType, info: PluginInfo
-) -> PluginInfo:
+def register_module(loaded: LoadedPlugins, module: ModuleType, info: PluginInfo) -> PluginInfo:
     """Register one imported plugin module and call its sslreg_register alone; roll back on failure."""
     problem = _api_problem(module)
     if problem:
@@ -140,7 +138,7 @@ def register_module(
         for impl in loaded.manager.hook.sslreg_register.get_hookimpls():
             if impl.plugin is module:
                 impl.function(register=register)
-    except Exception as error:  # noqa: BLE001 - isolate the plugin, keep the rest
+    except Exception as error:
         if _strict():
             raise
         loaded.registry.remove(added)
@@ -167,7 +165,10 @@ def load_plugins(entry_points: Iterable[metadata.EntryPoint] | None = None) -> L
         )
         loaded.plugins.append(info)
         if entry_point.name in blocked or (only is not None and entry_point.name not in only):
-            info.status, info.error = "blocked", f"not loaded ({BLOCK_ENV if entry_point.name in blocked else LOAD_ENV})"
+            info.status, info.error = (
+                "blocked",
+                f"not loaded ({BLOCK_ENV if entry_point.name in blocked else LOAD_ENV})",
+            )
             continue
         problem = _requirement_problem(dist)
         if problem:
@@ -175,7 +176,7 @@ def load_plugins(entry_points: Iterable[metadata.EntryPoint] | None = None) -> L
         else:
             try:
                 module = importlib.import_module(info.module)
-            except Exception as error:  # noqa: BLE001 - an import error is the plugin's, not ours
+            except Exception as error:
                 if _strict():
                     raise
                 info.status, info.error = "broken", _short(error)

@@ -48,7 +48,7 @@ class PretextTask(Component):
         """(field, value) of the problem complexity, e.g. ("num_permutations", 2000)."""
         return self.complexity_field, getattr(self.config, self.complexity_field, None)
 
-    def prepare(self, images: "Any", cache_dir: Path) -> None:
+    def prepare(self, images: Any, cache_dir: Path) -> None:
         """Fit data-dependent state before training (e.g. colour priors); default: nothing.
 
         ``images`` is an iterable of RGB uint8 arrays drawn from the training set.

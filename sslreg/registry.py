@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from sslreg.backbone import Backbone
 from sslreg.component import Component, ComponentConfig

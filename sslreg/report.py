@@ -10,8 +10,9 @@ import csv
 import io
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sslreg.evaluator import EvalResult, LayerScore
 
@@ -81,8 +82,16 @@ def long_csv(rows: Sequence[Row], extra: dict[str, dict[str, Any]] | None = None
         for result in results:
             for layer, score in result.layers.items():
                 writer.writerow(
-                    [label, *(extra.get(label, {}).get(key, "") for key in keys), result.evaluator, result.metric,
-                     layer, score.mean, "" if score.std is None else score.std, score.n]
+                    [
+                        label,
+                        *(extra.get(label, {}).get(key, "") for key in keys),
+                        result.evaluator,
+                        result.metric,
+                        layer,
+                        score.mean,
+                        "" if score.std is None else score.std,
+                        score.n,
+                    ]
                 )
     return out.getvalue()
 
@@ -187,8 +196,10 @@ def sweep_plots(out_dir: Path, points: Sequence[tuple[str, dict[str, Any], list[
         figure, plot = plt.subplots(figsize=(5.5, 4))
         for label, _, result in entries:
             plot.plot(
-                layers, [result.layers[l].mean if l in result.layers else float("nan") for l in layers],
-                marker="o", label=label,
+                layers,
+                [result.layers[layer].mean if layer in result.layers else float("nan") for layer in layers],
+                marker="o",
+                label=label,
             )
         plot.set_xlabel("layer")
         plot.set_ylabel(metric)
@@ -224,9 +235,7 @@ def sweep_markdown(points: Sequence[tuple[str, dict[str, Any], list[EvalResult]]
     return "\n\n".join(parts) + "\n"
 
 
-def write_sweep_report(
-    out_dir: Path, points: Sequence[tuple[str, dict[str, Any], list[EvalResult]]]
-) -> list[Path]:
+def write_sweep_report(out_dir: Path, points: Sequence[tuple[str, dict[str, Any], list[EvalResult]]]) -> list[Path]:
     """sweep_results.csv, sweep_results.md and the PNG plots in ``out_dir``."""
     from sslreg.files import atomic_write_text
 

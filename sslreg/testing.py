@@ -6,8 +6,8 @@ Use it from a plugin's tests:  ``from sslreg.testing import check_plugin; check_
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -82,7 +82,9 @@ def check_backbone(cls: type[Backbone], size: int = 64) -> None:
         features = model(x, "all")
     assert list(features) == list(model.layer_names), f"{cls.name}: forward('all') must return every layer in order"
     for layer, feature in features.items():
-        assert feature.shape[1] == model.layer_channels[layer], f"{cls.name}.{layer}: channels differ from layer_channels"
+        assert feature.shape[1] == model.layer_channels[layer], (
+            f"{cls.name}.{layer}: channels differ from layer_channels"
+        )
         # Padding makes a map at most ceil(size / stride) (+1 for odd rounding); unpadded convs shrink it.
         largest = -(-size // model.layer_strides[layer]) + 1
         assert 1 <= feature.shape[-1] <= largest, f"{cls.name}.{layer}: spatial size does not fit layer_strides"

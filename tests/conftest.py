@@ -8,6 +8,7 @@ import pytest
 
 import sslreg.plugins
 
+
 @pytest.fixture
 def plugin_dir(tmp_path, monkeypatch):
     """A folder on sys.path where tests put plugin modules; plugin state is reset around the test."""

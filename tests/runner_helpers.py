@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,8 +19,21 @@ from pydantic import Field
 from torch import nn
 
 from sslreg import (
-    Backbone, BackboneConfig, DatasetConfig, DatasetSource, DataSpec, EvalContext, EvalResult, Evaluator,
-    EvaluatorConfig, LayerScore, PoolSpec, PretextConfig, PretextModel, PretextTask, Sample,
+    Backbone,
+    BackboneConfig,
+    DatasetConfig,
+    DatasetSource,
+    DataSpec,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    EvaluatorConfig,
+    LayerScore,
+    PoolSpec,
+    PretextConfig,
+    PretextModel,
+    PretextTask,
+    Sample,
 )
 from sslreg.registry import Registry
 
@@ -122,7 +136,9 @@ class MemorySource(DatasetSource):
         super().__init__(config)
         indices = np.arange(config.size)
         if config.subset is not None and config.subset < config.size:
-            indices = np.sort(np.random.default_rng(config.subset_seed).choice(config.size, config.subset, replace=False))
+            indices = np.sort(
+                np.random.default_rng(config.subset_seed).choice(config.size, config.subset, replace=False)
+            )
         self.indices = indices
 
     @property

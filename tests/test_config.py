@@ -40,9 +40,18 @@ def test_valid_config_passes(tmp_path, capsys):
     "pretext, expected",
     [
         ("{name: jigsw}", "pretrain.pretext.name: unknown pretext 'jigsw'; did you mean 'jigsaw'?"),
-        ("{name: jigsaw, num_permutations: many}", "pretrain.pretext.num_permutations: Input should be a valid integer"),
-        ("{name: jigsaw, num_permutations: 400000}", "pretrain.pretext.num_permutations: Input should be less than or equal to 10000"),
-        ("{name: jigsaw, num_permutation: 100}", "pretrain.pretext.num_permutation: unknown option; did you mean 'num_permutations'?"),
+        (
+            "{name: jigsaw, num_permutations: many}",
+            "pretrain.pretext.num_permutations: Input should be a valid integer",
+        ),
+        (
+            "{name: jigsaw, num_permutations: 400000}",
+            "pretrain.pretext.num_permutations: Input should be less than or equal to 10000",
+        ),
+        (
+            "{name: jigsaw, num_permutation: 100}",
+            "pretrain.pretext.num_permutation: unknown option; did you mean 'num_permutations'?",
+        ),
     ],
 )
 def test_mistakes_fail_before_work_with_the_path(tmp_path, capsys, pretext, expected):
@@ -52,7 +61,10 @@ def test_mistakes_fail_before_work_with_the_path(tmp_path, capsys, pretext, expe
 
 
 def test_every_problem_is_reported_at_once(tmp_path, capsys):
-    text = PRETRAIN.replace("resnet18}", "resnet81}") + "  schedule: {epochs: 0, bacth_size: 4}\nevaluate: [{name: voc07_sv}]\n"
+    text = (
+        PRETRAIN.replace("resnet18}", "resnet81}")
+        + "  schedule: {epochs: 0, bacth_size: 4}\nevaluate: [{name: voc07_sv}]\n"
+    )
     assert run("validate", write(tmp_path / "bad.yaml", text)) == 2
     err = errors(capsys)
     assert "pretrain.backbone.name: unknown backbone 'resnet81'; did you mean 'resnet18'" in err
@@ -98,7 +110,11 @@ def test_base_inheritance_and_set_overrides(tmp_path, capsys):
 
 
 def test_python_configs_need_opt_in(tmp_path, capsys):
-    config = write(tmp_path / "exp.py", "pretrain = dict(pretext=dict(name='jigsaw'), backbone=dict(name='resnet18'), data=dict(name='embedded_photos'))\n")
+    config = write(
+        tmp_path / "exp.py",
+        "pretrain = dict(pretext=dict(name='jigsaw'), backbone=dict(name='resnet18'),"
+        " data=dict(name='embedded_photos'))\n",
+    )
     assert run("validate", config) == 2
     assert "--allow-python-config" in errors(capsys)
     assert run("validate", config, "--allow-python-config") == 0

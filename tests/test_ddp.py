@@ -11,10 +11,10 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-import runner_helpers as helpers  # noqa: E402
+import runner_helpers as helpers
 
-from sslreg.config import load_plan  # noqa: E402
-from sslreg.runner import run_plan  # noqa: E402
+from sslreg.config import load_plan
+from sslreg.runner import run_plan
 
 HELPERS = Path(__file__).parent / "runner_helpers.py"
 
@@ -32,8 +32,13 @@ def test_two_processes_match_one(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        str(HELPERS), str(config_for(tmp_path, "ddp")),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(HELPERS),
+        str(config_for(tmp_path, "ddp")),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-
 import textwrap
 from pathlib import Path
 
@@ -26,7 +25,7 @@ def sslreg_register(register):
     register(Mini)
 '''
 
-PYPROJECT = '''
+PYPROJECT = """
 [build-system]
 requires = ["setuptools>=64"]
 build-backend = "setuptools.build_meta"
@@ -38,7 +37,7 @@ dependencies = ["sslreg"]
 
 [project.entry-points.sslreg]
 {name} = "{module}"
-'''
+"""
 
 
 def write_plugin(root: Path, name: str, body: str, component: str = "") -> Path:
@@ -49,6 +48,7 @@ def write_plugin(root: Path, name: str, body: str, component: str = "") -> Path:
     (folder / module / "__init__.py").write_text(textwrap.dedent(body).format(component=component or name))
     (folder / "pyproject.toml").write_text(PYPROJECT.format(dist=f"sslreg-{name}", name=name, module=module))
     return folder
+
 
 BROKEN_PLUGIN = "raise ImportError('this plugin needs libfoo')\n"
 

@@ -13,10 +13,10 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-import runner_helpers as helpers  # noqa: E402
+import runner_helpers as helpers
 
-from sslreg.config import load_plan  # noqa: E402
-from sslreg.runner import run_plan  # noqa: E402
+from sslreg.config import load_plan
+from sslreg.runner import run_plan
 
 HELPERS = Path(__file__).parent / "runner_helpers.py"
 

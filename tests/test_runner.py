@@ -11,12 +11,12 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import runner_helpers as helpers  # noqa: E402
+import runner_helpers as helpers
 
-from sslreg.config import Plan  # noqa: E402
-from sslreg.experiment import validate_experiment  # noqa: E402
-from sslreg.runner import run_plan  # noqa: E402
-from sslreg.runner.data import EpochSampler, PretextDataset, collate  # noqa: E402
+from sslreg.config import Plan
+from sslreg.experiment import validate_experiment
+from sslreg.runner import run_plan
+from sslreg.runner.data import EpochSampler, PretextDataset, collate
 
 
 @pytest.fixture(autouse=True)

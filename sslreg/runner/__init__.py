@@ -11,9 +11,9 @@ import yaml
 from sslreg.config import Plan
 from sslreg.evaluator import EvalResult
 from sslreg.experiment import ConfigError, ExperimentConfig
+from sslreg.files import atomic_write_text
 from sslreg.registry import Registry
 from sslreg.report import print_results, read_run_results, run_label, write_run_results, write_sweep_report
-from sslreg.files import atomic_write_text
 from sslreg.runner.evaluation import evaluate
 from sslreg.runner.header import header
 from sslreg.runner.training import pretrain, world
@@ -29,7 +29,11 @@ def run_folder(experiment: ExperimentConfig) -> Path:
 
 def _differences(old: Any, new: Any, path: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
-        return [d for key in dict.fromkeys([*old, *new]) for d in _differences(old.get(key), new.get(key), f"{path}.{key}".lstrip("."))]
+        return [
+            d
+            for key in dict.fromkeys([*old, *new])
+            for d in _differences(old.get(key), new.get(key), f"{path}.{key}".lstrip("."))
+        ]
     return [] if old == new else [path or "(top)"]
 
 
@@ -54,7 +58,9 @@ def _claim_folder(run_dir: Path, experiment: ExperimentConfig) -> None:
     atomic_write_text(yaml.safe_dump(resolved, sort_keys=False), path)
 
 
-def run_experiment(experiment: ExperimentConfig, registry: Registry, run_dir: Path) -> tuple[str, list[EvalResult]] | None:
+def run_experiment(
+    experiment: ExperimentConfig, registry: Registry, run_dir: Path
+) -> tuple[str, list[EvalResult]] | None:
     """Pretrain (or resume) and evaluate one experiment in ``run_dir``; a finished run is only read back.
 
     Returns (row label, results) on rank 0, None on the other DDP ranks.
@@ -77,8 +83,11 @@ def run_experiment(experiment: ExperimentConfig, registry: Registry, run_dir: Pa
         outcome = pretrain(experiment, registry, run_dir)
         weights = outcome.trunk_path
         info["pretrain"] = {
-            "iterations": outcome.iterations, "epochs": outcome.epochs, "trunk": outcome.trunk_path.name,
-            "bad_images": outcome.bad_images, "seen_images": outcome.seen_images,
+            "iterations": outcome.iterations,
+            "epochs": outcome.epochs,
+            "trunk": outcome.trunk_path.name,
+            "bad_images": outcome.bad_images,
+            "seen_images": outcome.seen_images,
         }
         if rank == 0 and outcome.bad_images:
             print(f"pretrain: skipped {outcome.bad_images} unreadable of {outcome.seen_images} images", flush=True)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from mmengine.dist import get_dist_info
-from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
-from torch.utils.data import default_collate
+from torch.utils.data import Dataset, IterableDataset, Sampler, default_collate, get_worker_info
 
 from sslreg.dataset import DatasetSource
 from sslreg.pretext import PretextTask

@@ -17,8 +17,11 @@ def _components(experiment: Any) -> list[tuple[str, str]]:
     """(kind, name) of every component the experiment names."""
     used = []
     if experiment.pretrain is not None:
-        used += [("pretext", experiment.pretrain.pretext.name), ("backbone", experiment.pretrain.backbone.name),
-                 ("dataset", experiment.pretrain.data.name)]
+        used += [
+            ("pretext", experiment.pretrain.pretext.name),
+            ("backbone", experiment.pretrain.backbone.name),
+            ("dataset", experiment.pretrain.data.name),
+        ]
     if experiment.backbone is not None:
         used.append(("backbone", experiment.backbone.name))
     for spec in experiment.evaluate:
@@ -51,8 +54,9 @@ def header(experiment: Any, registry: Registry) -> str:
         f"sslreg {sslreg.__version__} -- python {platform.python_version()}, torch {torch.__version__},"
         f" mmengine {mmengine.__version__}, {platform.system().lower()}, device {device}",
     ]
-    listed = ", ".join(f"{name}-{version}" + (f" ({status})" if status != "ok" else "") for name, version, status in
-                       _plugins(registry))
+    listed = ", ".join(
+        f"{name}-{version}" + (f" ({status})" if status != "ok" else "") for name, version, status in _plugins(registry)
+    )
     lines.append(f"plugins: {listed or 'none installed'}")
     used = []
     for kind, name in _components(experiment):

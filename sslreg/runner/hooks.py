@@ -76,7 +76,7 @@ class BadImageHook(Hook):
 
 
 class ProgressHook(Hook):
-    """A rich progress bar with throughput and ETA on a terminal; a plain line every ``interval`` iterations otherwise."""
+    """A rich progress bar with throughput and ETA on a terminal; else a plain line every ``interval`` iterations."""
 
     priority = "LOW"
 
@@ -93,12 +93,23 @@ class ProgressHook(Hook):
             return
         self.start, self.start_iter = time.perf_counter(), runner.iter
         if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            from rich.progress import TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.progress = Progress(
-                TextColumn("pretraining"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                TextColumn("pretraining"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
             )
             self.progress.start()
             self.task = self.progress.add_task("train", total=runner.max_iters, completed=runner.iter, info="")

@@ -124,17 +124,20 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
     use_amp = schedule.amp and device.startswith("cuda")
     schedulers: list[dict[str, Any]] = []
     if schedule.warmup_iters:
-        schedulers.append(
-            dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=schedule.warmup_iters)
-        )
+        schedulers.append(dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=schedule.warmup_iters))
     if schedule.lr_steps:
-        schedulers.append(dict(type="MultiStepLR", by_epoch=True, milestones=list(schedule.lr_steps), gamma=schedule.lr_gamma))
+        schedulers.append(
+            dict(type="MultiStepLR", by_epoch=True, milestones=list(schedule.lr_steps), gamma=schedule.lr_gamma)
+        )
     distributed = world_size > 1
     if distributed and not device.startswith("cuda") and not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend="gloo")  # mmengine's launcher assumes CUDA devices
     # on CPU, DDP needs device_ids=None (mmengine passes the local rank, a CUDA index)
-    wrapper = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False) if (
-        distributed and not device.startswith("cuda")) else None
+    wrapper = (
+        dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False)
+        if (distributed and not device.startswith("cuda"))
+        else None
+    )
     custom_hooks = [
         SafeCheckpointHook(),
         BadImageHook(pretrain.data.name, getattr(pretrain.data, "max_bad_fraction", 0.05)),
@@ -213,7 +216,10 @@ def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) ->
     if trunk_path.is_file():
         meta = compat.load_checkpoint(trunk_path).get("meta", {})
         return PretrainOutcome(
-            trunk_path, meta.get("iterations", 0), meta.get("epochs", 0), meta.get("bad_images", 0),
+            trunk_path,
+            meta.get("iterations", 0),
+            meta.get("epochs", 0),
+            meta.get("bad_images", 0),
             meta.get("seen_images", 0),
         )
     resume_from = latest_checkpoint(run_dir)
@@ -227,9 +233,7 @@ def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) ->
         torch.use_deterministic_algorithms(was_deterministic)
     bad_hook = next(hook for hook in runner.hooks if isinstance(hook, BadImageHook))
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
-    extra = dict(
-        iterations=runner.iter, epochs=runner.epoch, bad_images=bad_hook.bad, seen_images=bad_hook.seen
-    )
+    extra = dict(iterations=runner.iter, epochs=runner.epoch, bad_images=bad_hook.bad, seen_images=bad_hook.seen)
     rank, world_size = world()
     if rank == 0:
         save_trunk(model, trunk_path, experiment, extra)

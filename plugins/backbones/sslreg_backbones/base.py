@@ -46,7 +46,10 @@ class Trunk(Backbone):
         """Load ``config.weights`` if set; the report stays on ``self.weights_report``."""
         if self.config.weights:
             self.weights_report = load_weights(
-                self, self.config.weights, name=self.name, head_prefixes=self.head_prefixes,
+                self,
+                self.config.weights,
+                name=self.name,
+                head_prefixes=self.head_prefixes,
                 foreign=self.foreign_layouts,
             )
 

@@ -72,10 +72,10 @@ def trunk_state_dict(content: object, path: str = "") -> tuple[dict[str, torch.T
             break
     tensors = {str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)}
     if tensors and all(k.startswith(WRAPPER_PREFIX) for k in tensors):
-        tensors = {k[len(WRAPPER_PREFIX):]: v for k, v in tensors.items()}
+        tensors = {k[len(WRAPPER_PREFIX) :]: v for k, v in tensors.items()}
     if not any(k.startswith(TRUNK_PREFIX) for k in tensors):
         return tensors, [], source
-    trunk = {k[len(TRUNK_PREFIX):]: v for k, v in tensors.items() if k.startswith(TRUNK_PREFIX)}
+    trunk = {k[len(TRUNK_PREFIX) :]: v for k, v in tensors.items() if k.startswith(TRUNK_PREFIX)}
     others = sorted(k for k in tensors if not k.startswith(TRUNK_PREFIX))
     return trunk, others, source
 
@@ -124,11 +124,27 @@ def load_weights(
         )
     model.load_state_dict({k: tensors[k] for k in report.loaded}, strict=False)
     if report.missing:
-        logger.warning("%s: weights %s lack %d key(s), left at init: %s", name, path, len(report.missing),
-                       _short_list(report.missing))
+        logger.warning(
+            "%s: weights %s lack %d key(s), left at init: %s",
+            name,
+            path,
+            len(report.missing),
+            _short_list(report.missing),
+        )
     if report.unexpected:
-        logger.warning("%s: weights %s have %d unexpected key(s), not used: %s", name, path,
-                       len(report.unexpected), _short_list(report.unexpected))
-    logger.info("%s: loaded %d tensors from %s (%s)%s", name, len(report.loaded), path, source,
-                f"; ignored head keys: {_short_list(report.ignored_head)}" if report.ignored_head else "")
+        logger.warning(
+            "%s: weights %s have %d unexpected key(s), not used: %s",
+            name,
+            path,
+            len(report.unexpected),
+            _short_list(report.unexpected),
+        )
+    logger.info(
+        "%s: loaded %d tensors from %s (%s)%s",
+        name,
+        len(report.loaded),
+        path,
+        source,
+        f"; ignored head keys: {_short_list(report.ignored_head)}" if report.ignored_head else "",
+    )
     return report

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sslreg_backbones import BACKBONES
 
 from sslreg import Backbone
-from sslreg_backbones import BACKBONES
 
 BY_NAME = {cls.name: cls for cls in BACKBONES}
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from sslreg_backbones import AlexNet, ResNet18
+from torch import nn
 
 STAGES = {
     "resnet18": ("conv1", "layer1", "layer2", "layer3", "layer4"),
@@ -19,8 +18,10 @@ def _count_calls(model: nn.Module, names: tuple[str, ...]) -> tuple[dict[str, in
     calls = dict.fromkeys(names, 0)
     handles = []
     for name in names:
+
         def hook(*_: object, name: str = name) -> None:
             calls[name] += 1
+
         handles.append(getattr(model, name).register_forward_hook(hook))
     return calls, handles
 
@@ -125,4 +126,3 @@ def test_gradients_reach_the_first_conv_in_training() -> None:
     assert model.conv1.weight.grad is not None and model.conv1.weight.grad.abs().sum() > 0
     assert model.layer4[0].conv1.weight.grad is not None
     assert torch.count_nonzero(model.layer1[-1].bn2.weight.detach()) == 0  # zero_init_residual
-

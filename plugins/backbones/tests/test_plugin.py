@@ -19,14 +19,22 @@ def test_every_trunk_is_registered_by_this_plugin() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["alexnet", "resnet18", "resnet50", pytest.param("resnet101", marks=pytest.mark.slow),
-             pytest.param("resnet34", marks=pytest.mark.slow), pytest.param("resnet50w2", marks=pytest.mark.slow)]
+    "name",
+    [
+        "alexnet",
+        "resnet18",
+        "resnet50",
+        pytest.param("resnet101", marks=pytest.mark.slow),
+        pytest.param("resnet34", marks=pytest.mark.slow),
+        pytest.param("resnet50w2", marks=pytest.mark.slow),
+    ],
 )
 def test_describe_lists_layers_channels_strides_and_pooled_dims(name: str) -> None:
     facts = get_registry().get("backbone", name).cls.describe()
     layers = facts["layers"]
-    assert list(layers) == (["conv1", "conv2", "conv3", "conv4", "conv5"] if name == "alexnet" else
-                            ["res1", "res2", "res3", "res4", "res5"])
+    assert list(layers) == (
+        ["conv1", "conv2", "conv3", "conv4", "conv5"] if name == "alexnet" else ["res1", "res2", "res3", "res4", "res5"]
+    )
     assert facts["parameters"] > 1_000_000
     if name == "resnet50":
         assert [v["pooled_dims"] for v in layers.values()] == [9216, 9216, 8192, 9216, 8192]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from sslreg_backbones import ResNet50, ResNet50W2
 
 from sslreg.pooling import pool_features
-from sslreg_backbones import ResNet50, ResNet50W2
 
 #: Side of each layer's map per input size (model docstrings, PROTOCOL.md) and channels per layer.
 RESNET_SIDES = {64: (32, 16, 8, 4, 2), 224: (112, 56, 28, 14, 7)}
@@ -22,12 +22,18 @@ CHANNELS = {
 }
 SLOW = pytest.mark.slow
 CASES = [
-    ("alexnet", 64), ("alexnet", 227),
-    ("resnet18", 64), ("resnet18", 224),
-    ("resnet34", 64), ("resnet34", 224),
-    ("resnet50", 64), ("resnet50", 224),
-    ("resnet101", 64), pytest.param("resnet101", 224, marks=SLOW),
-    ("resnet50w2", 64), pytest.param("resnet50w2", 224, marks=SLOW),
+    ("alexnet", 64),
+    ("alexnet", 227),
+    ("resnet18", 64),
+    ("resnet18", 224),
+    ("resnet34", 64),
+    ("resnet34", 224),
+    ("resnet50", 64),
+    ("resnet50", 224),
+    ("resnet101", 64),
+    pytest.param("resnet101", 224, marks=SLOW),
+    ("resnet50w2", 64),
+    pytest.param("resnet50w2", 224, marks=SLOW),
 ]
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-
 from sslreg_backbones import AlexNet, ResNet18, ResNet50
 
 

@@ -114,8 +114,13 @@ def save_checkpoint(path: Path, model: nn.Module, backbone: dict, pretext: dict)
 
 
 def train(
-    steps: int = 300, batch_size: int = 16, num_neighbors: int = 10, seed: int = 0, lr: float = 3e-3,
-    cache_dir: Path | None = None, log_every: int = 0,
+    steps: int = 300,
+    batch_size: int = 16,
+    num_neighbors: int = 10,
+    seed: int = 0,
+    lr: float = 3e-3,
+    cache_dir: Path | None = None,
+    log_every: int = 0,
 ) -> tuple[list[float], nn.Module, Colorization, dict, dict]:
     """Train on random 64-px crops; returns the per-step losses, the model, the task and both option dicts."""
     torch.manual_seed(seed)
@@ -123,8 +128,12 @@ def train(
     cache = Path(cache_dir or tempfile.mkdtemp(prefix="sslreg-colorization-"))
     backbone_options = {"name": TinyTrunk.name, "in_channels": 1, "width": 16, "seed": seed}
     pretext_options = {
-        "name": Colorization.name, "num_neighbors": num_neighbors, "image_size": 64, "target_stride": 4,
-        "head_channels": 64, "cache_dir": str(cache),
+        "name": Colorization.name,
+        "num_neighbors": num_neighbors,
+        "image_size": 64,
+        "target_stride": 4,
+        "head_channels": 64,
+        "cache_dir": str(cache),
     }
     task = Colorization(ColorizationConfig(**pretext_options))
     images = photos()
@@ -150,12 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--num-neighbors", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "tiny_training_grid.png")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "tiny_training_grid.png"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        losses, model, _, backbone, pretext = train(args.steps, num_neighbors=args.num_neighbors,
-                                                   cache_dir=Path(tmp), log_every=50)
+        losses, model, _, backbone, pretext = train(
+            args.steps, num_neighbors=args.num_neighbors, cache_dir=Path(tmp), log_every=50
+        )
         span = min(10, len(losses))
         first, last = np.mean(losses[:span]), np.mean(losses[-span:])
         print(f"loss: start {first:.4f}  end {last:.4f}  (means of the first and last {span} steps)")

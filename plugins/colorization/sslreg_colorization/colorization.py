@@ -27,7 +27,9 @@ class ColorizationConfig(PretextConfig):
     num_neighbors: int = Field(
         10, ge=1, le=PAPER_Q, description="K: nearest ab bins in each pixel's soft target (paper: 2..313; ≥ Q = all)."
     )
-    sigma: float = Field(5.0, gt=0, description="Gaussian σ (ab units) of the soft encoding and of the prior smoothing.")
+    sigma: float = Field(
+        5.0, gt=0, description="Gaussian σ (ab units) of the soft encoding and of the prior smoothing."
+    )
     rebalance_lambda: float = Field(
         0.5, ge=0.0, le=1.0, description="λ mixing smoothed priors with uniform in the rebalancing weights (1: none)."
     )
@@ -63,7 +65,8 @@ class Colorization(PretextTask):
         super().__init__(config)
         if config.image_size % config.target_stride:
             raise ValueError(
-                f"colorization: image_size {config.image_size} must be a multiple of target_stride {config.target_stride}"
+                f"colorization: image_size {config.image_size} must be a multiple of"
+                f" target_stride {config.target_stride}"
             )
         self._bins: np.ndarray | None = None
         self._weights: np.ndarray | None = None
@@ -153,7 +156,11 @@ class Colorization(PretextTask):
             crop = crop[:, ::-1]
         lab = rgb_to_lab(np.ascontiguousarray(crop))
         side = self.config.image_size // self.config.target_stride
-        ab = lab[..., 1:] if side == lab.shape[0] else cv2.resize(lab[..., 1:], (side, side), interpolation=cv2.INTER_AREA)
+        ab = (
+            lab[..., 1:]
+            if side == lab.shape[0]
+            else cv2.resize(lab[..., 1:], (side, side), interpolation=cv2.INTER_AREA)
+        )
         inputs = torch.from_numpy(l_to_input(lab[..., 0], self.config.input_scale)).unsqueeze(0)
         return inputs, torch.from_numpy(np.ascontiguousarray(ab.transpose(2, 0, 1)))
 

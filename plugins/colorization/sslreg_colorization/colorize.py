@@ -42,11 +42,11 @@ def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Coloriz
         backbone_options, pretext_options = dict(pretrain["backbone"]), dict(pretrain["pretext"])
         weights = state["state_dict"]
     except (KeyError, TypeError) as error:
-        raise ValueError(
-            f"colorize: {str(path)!r} is not an sslreg pretraining checkpoint (missing {error})"
-        ) from None
+        raise ValueError(f"colorize: {str(path)!r} is not an sslreg pretraining checkpoint (missing {error})") from None
     if pretext_options.get("name") != Colorization.name:
-        raise ValueError(f"colorize: {str(path)!r} was trained with pretext {pretext_options.get('name')!r}, not colorization")
+        raise ValueError(
+            f"colorize: {str(path)!r} was trained with pretext {pretext_options.get('name')!r}, not colorization"
+        )
     registry = get_registry()
     task = registry.build("pretext", pretext_options)
     backbone_options["in_channels"] = task.input_channels  # as the runner does: the config may keep the default 3
@@ -94,7 +94,9 @@ def colorize_row(
 
 
 def colorize_grid(
-    checkpoint: str | Path, images: Sequence[str | Path | np.ndarray], size: int | None = None,
+    checkpoint: str | Path,
+    images: Sequence[str | Path | np.ndarray],
+    size: int | None = None,
     temperature: float = 0.38,
 ) -> np.ndarray:
     """The RGB uint8 grid (rows·size, 3·size, 3) for image files or RGB arrays."""

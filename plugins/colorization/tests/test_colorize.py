@@ -77,7 +77,9 @@ def test_bad_paths_give_one_line_and_exit_code_2(checkpoint, image_files, tmp_pa
 
 def test_checkpoint_of_another_task_is_refused(tmp_path, image_files, tiny_trunk, capsys):
     path = tmp_path / "jigsaw.pth"
-    torch.save({"state_dict": {}, "meta": {"config": {"pretrain": {"backbone": {}, "pretext": {"name": "jigsaw"}}}}}, path)
+    torch.save(
+        {"state_dict": {}, "meta": {"config": {"pretrain": {"backbone": {}, "pretext": {"name": "jigsaw"}}}}}, path
+    )
     assert run(str(path), image_files[0]) == 2
     assert "not colorization" in capsys.readouterr().err
     torch.save({"weights": {}}, path)

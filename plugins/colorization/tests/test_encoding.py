@@ -36,7 +36,7 @@ def test_weights_are_the_normalised_gaussian_of_the_k_nearest(bins):
     ab = random_ab(3, n=1, size=2)
     index, weights = soft_encode_sparse(ab, bins, 10, sigma=5.0)
     centres = bins.numpy().astype(np.float64)
-    for pixel, (i, j) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+    for i, j in [(0, 0), (0, 1), (1, 0), (1, 1)]:
         point = ab[0, :, i, j].double().numpy()
         d2 = ((centres - point) ** 2).sum(1)
         order = np.argsort(d2)[:10]

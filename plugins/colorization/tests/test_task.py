@@ -10,7 +10,9 @@ from sslreg_colorization import Colorization, ColorizationConfig
 
 @pytest.fixture()
 def task(gamut_dir):
-    return Colorization(ColorizationConfig(name="colorization", image_size=32, cache_dir=str(gamut_dir), head_channels=16))
+    return Colorization(
+        ColorizationConfig(name="colorization", image_size=32, cache_dir=str(gamut_dir), head_channels=16)
+    )
 
 
 def photo(seed: int = 0) -> np.ndarray:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sslreg import hookimpl
-
 from sslreg_datasets.badimages import BadImageCounter, TooManyBadImages
 from sslreg_datasets.decode import decode_image, read_image
 from sslreg_datasets.embedded_photos import EmbeddedPhotos

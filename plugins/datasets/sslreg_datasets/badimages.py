@@ -56,7 +56,7 @@ class BadImageCounter:
                 f" more than max_bad_fraction={self.max_bad_fraction:g}; first: {first}"
             )
 
-    def merge(self, other: "BadImageCounter") -> None:
+    def merge(self, other: BadImageCounter) -> None:
         """Add another process's tallies (e.g. a DataLoader worker's) to this one."""
         self.seen += other.seen
         self.bad += other.bad

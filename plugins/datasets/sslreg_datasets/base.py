@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from sslreg import DatasetConfig, DatasetSource, Sample
-
 from sslreg_datasets.badimages import BadImageCounter
 from sslreg_datasets.decode import read
 from sslreg_datasets.subset import subset_indices

@@ -1,13 +1,14 @@
 """embedded_photos: the default unlabeled data, crops cut on the fly from photographs shipped inside installed wheels.
 
 The photographs are files of scikit-image (``skimage/data``) and scikit-learn (``sklearn/datasets/images``) that
-their wheels carry: nothing is downloaded, and neither package is imported (only located). Crop ``i`` is a pure function of (seed, i), so no crop is stored.
+their wheels carry: nothing is downloaded, and neither package is imported (only located). Crop ``i`` is a pure
+function of (seed, i), so no crop is stored.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,7 +17,6 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sslreg import Sample
-
 from sslreg_datasets.base import IndexedSource, SourceConfig
 from sslreg_datasets.decode import read
 
@@ -41,7 +41,7 @@ GRAYSCALE = ("brick", "grass", "gravel")
 
 
 def photo_path(name: str) -> Path:
-    """Where the installed wheel keeps photo ``name``; found without importing the package (sklearn is slow to import)."""
+    """Where the installed wheel keeps photo ``name``, found without importing the package (sklearn imports slowly)."""
     package, file = PHOTOS[name]
     spec = importlib.util.find_spec(package)
     for folder in (spec.submodule_search_locations or []) if spec else []:
@@ -50,7 +50,7 @@ def photo_path(name: str) -> Path:
     raise FileNotFoundError(f"dataset 'embedded_photos': photo {name!r} ({package}/{file}) is not installed")
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo(name: str) -> np.ndarray:
     """The decoded RGB photograph ``name`` (cached per process, read-only)."""
     image = read(photo_path(name)).image
@@ -82,7 +82,7 @@ class EmbeddedPhotosConfig(SourceConfig):
     seed: int = Field(0, description="Seed of the crop geometry; crop i depends only on (seed, i).")
 
     @model_validator(mode="after")
-    def _check(self) -> "EmbeddedPhotosConfig":
+    def _check(self) -> EmbeddedPhotosConfig:
         if self.min_scale > self.max_scale:
             raise ValueError(f"min_scale={self.min_scale} is larger than max_scale={self.max_scale}")
         unknown = [name for name in self.photos or [] if name not in PHOTOS]

@@ -15,7 +15,6 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sslreg import Sample
-
 from sslreg_datasets.base import IndexedSource, SourceConfig
 
 CLASSES: tuple[str, ...] = (
@@ -173,12 +172,15 @@ class EmbeddedShapesConfig(SourceConfig):
         0.5, ge=0.0, le=1.0, description="An instance showing less than this fraction of itself is difficult (0)."
     )
     min_area: float = Field(
-        0.01, ge=0.0, le=1.0, description="An instance whose visible area is below this fraction of the image is difficult."
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="An instance whose visible area is below this fraction of the image is difficult.",
     )
     seed: int = Field(0, description="Seed of the whole set; image i depends only on (seed, split, i).")
 
     @model_validator(mode="after")
-    def _check(self) -> "EmbeddedShapesConfig":
+    def _check(self) -> EmbeddedShapesConfig:
         if self.min_objects > self.max_objects:
             raise ValueError(f"min_objects={self.min_objects} is larger than max_objects={self.max_objects}")
         if self.min_radius > self.max_radius:
@@ -232,8 +234,15 @@ class EmbeddedShapes(IndexedSource):
             radius = rng.uniform(cfg.min_radius, cfg.max_radius) * size
             cx, cy = rng.uniform(radius, size - radius, 2)
             objects.append(
-                ShapeObject(CLASSES[index], float(cx), float(cy), float(radius), float(rng.uniform(0, 2 * np.pi)),
-                            _colour(rng), _colour(rng))  # fmt: skip
+                ShapeObject(
+                    CLASSES[index],
+                    float(cx),
+                    float(cy),
+                    float(radius),
+                    float(rng.uniform(0, 2 * np.pi)),
+                    _colour(rng),
+                    _colour(rng),
+                )  # fmt: skip
             )
         return background, objects
 

@@ -15,11 +15,13 @@ class FileListConfig(SourceConfig):
 
     name: str = "file_list"
     list: str | None = Field(
-
-        None, description="Required. Text file, one 'path[,label]' per line; blank lines and lines starting with # are skipped."
-
+        None,
+        description="Required. Text file, one 'path[,label]' per line; blank lines and lines starting with # are"
+        " skipped.",
     )
-    root: str | None = Field(None, description="Folder relative paths are resolved against (default: the list's folder).")
+    root: str | None = Field(
+        None, description="Folder relative paths are resolved against (default: the list's folder)."
+    )
     delimiter: str = Field(",", min_length=1, description="Separates the path from the label (the last one on a line).")
     class_names: builtins.list[str] | None = Field(
         None, description="Class names in target order; labels may then be names or indices (default: from the labels)."

@@ -14,9 +14,7 @@ class ImageFolderConfig(SourceConfig):
 
     name: str = "image_folder"
     root: str | None = Field(
-
         None, description="Required. Folder scanned recursively for images (symlinked folders are followed)."
-
     )
     extensions: list[str] = Field(
         list(IMAGE_EXTENSIONS), min_length=1, description="File extensions to pick up, case-insensitive."

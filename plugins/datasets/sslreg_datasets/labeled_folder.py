@@ -14,9 +14,7 @@ class LabeledFolderConfig(SourceConfig):
 
     name: str = "labeled_folder"
     root: str | None = Field(
-
         None, description="Required. Folder with one sub-folder per class (the sub-folder name is the class)."
-
     )
     extensions: list[str] = Field(
         list(IMAGE_EXTENSIONS), min_length=1, description="File extensions to pick up, case-insensitive."

@@ -26,15 +26,14 @@ class Places205Config(SourceConfig):
 
     name: str = "places205"
     root: str | None = Field(
-
         None, description="Required. The Places205 folder (split lists and images256/ inside, see the module doc)."
-
     )
     split: Literal["train", "val"] = Field("train", description="Official split: train (2.45M) or val (20.5k).")
     list: str | None = Field(None, description="Split file to read instead of the split's default csv.")
     images: str | None = Field(None, description="Folder the list's paths are relative to (default: found under root).")
     categories: str | None = Field(
-        None, description="categoryIndex_places205.csv ('/a/abbey 0' lines) for class names (default: found under root)."
+        None,
+        description="categoryIndex_places205.csv ('/a/abbey 0' lines) for class names (default: found under root).",
     )
     num_classes: int = Field(205, ge=1, description="Number of scene classes; labels must be below it.")
 

@@ -11,8 +11,9 @@ N ± sqrt(N)), not exactly N; ``num_images`` must be given to use it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import webdataset as wds
@@ -20,7 +21,6 @@ from pydantic import Field, model_validator
 from webdataset.shardlists import expand_urls
 
 from sslreg import DatasetSource, Sample
-
 from sslreg_datasets.badimages import BadImageCounter
 from sslreg_datasets.base import SourceConfig, required
 from sslreg_datasets.decode import decode
@@ -32,9 +32,9 @@ class ShardsConfig(SourceConfig):
 
     name: str = "shards"
     urls: str | list[str] | None = Field(
-
-        None, description="Required. Local tar shard paths; brace patterns expand (data-{000..099}.tar); a list or '::'-joined."
-
+        None,
+        description="Required. Local tar shard paths; brace patterns expand (data-{000..099}.tar); a list or"
+        " '::'-joined.",
     )
     num_images: int | None = Field(
         None, ge=1, description="Total images in all shards; gives len() and is needed for subset (unknown: no len)."
@@ -47,13 +47,14 @@ class ShardsConfig(SourceConfig):
         None, description="Member holding an integer class label (e.g. 'cls'); None: unlabeled."
     )
     split_by_worker: bool = Field(
-        True, description="Give each DataLoader worker its own shards (False: every worker reads all this rank's shards)."
+        True,
+        description="Give each DataLoader worker its own shards (False: every worker reads all this rank's shards).",
     )
     shuffle_shards: bool = Field(True, description="Reshuffle the shard order every epoch from (seed, epoch).")
     seed: int = Field(0, description="Seed of the shard order.")
 
     @model_validator(mode="after")
-    def _check(self) -> "ShardsConfig":
+    def _check(self) -> ShardsConfig:
         if self.subset is not None and self.num_images is None:
             raise ValueError("subset on shards needs num_images (the total number of images in the shards)")
         if self.subset is not None and self.num_images is not None and self.subset > self.num_images:

@@ -26,9 +26,8 @@ class Voc07Config(SourceConfig):
 
     name: str = "voc07"
     root: str | None = Field(
-
-        None, description="Required. The VOC2007 folder (holding JPEGImages/ and ImageSets/Main/); VOCdevkit/ also works."
-
+        None,
+        description="Required. The VOC2007 folder (holding JPEGImages/ and ImageSets/Main/); VOCdevkit/ also works.",
     )
     split: Literal["trainval", "test", "train", "val"] = Field("trainval", description="Image set to read.")
 
@@ -57,7 +56,9 @@ class Voc07(FileSource):
             if not ids:
                 ids = [image_id for image_id, _ in rows]
             elif [image_id for image_id, _ in rows] != ids:
-                raise ValueError(f"dataset {self.name!r}: {file} lists other images than {VOC_CLASSES[0]}_{config.split}.txt")
+                raise ValueError(
+                    f"dataset {self.name!r}: {file} lists other images than {VOC_CLASSES[0]}_{config.split}.txt"
+                )
             columns.append(np.array([label for _, label in rows], np.int8))
         if not ids:
             raise ValueError(f"dataset {self.name!r}: split {config.split!r} under {str(main)!r} names no images")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
 import sslreg_datasets
-from sslreg.testing import check_dataset, check_plugin
 from sslreg_datasets.embedded_photos import EmbeddedPhotos, EmbeddedPhotosConfig
 from sslreg_datasets.embedded_shapes import EmbeddedShapes, EmbeddedShapesConfig
 from sslreg_datasets.image_folder import ImageFolder, ImageFolderConfig
 from sslreg_datasets.shards import Shards, ShardsConfig
+
+from sslreg.testing import check_dataset, check_plugin
 
 
 def test_plugin_conforms() -> None:

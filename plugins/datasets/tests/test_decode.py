@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from sslreg_datasets.badimages import BadImageCounter, TooManyBadImages
 from sslreg_datasets.decode import decode, decode_image, read, read_image
 

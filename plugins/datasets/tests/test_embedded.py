@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from sslreg_datasets.embedded_photos import GRAYSCALE, PHOTOS, EmbeddedPhotos, EmbeddedPhotosConfig
 from sslreg_datasets.embedded_shapes import (
     CLASSES,

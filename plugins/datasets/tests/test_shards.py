@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 import pytest
 import torch.utils.data
 import webdataset as wds
-
 from sslreg_datasets.shards import Shards, ShardsConfig
 
 

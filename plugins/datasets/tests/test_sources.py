@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
-from sslreg.plugins import load_plugins
 from sslreg_datasets import SOURCES
 from sslreg_datasets.badimages import TooManyBadImages
 from sslreg_datasets.voc07 import VOC_CLASSES
 
+from sslreg.plugins import load_plugins
+
 CLASSES = ("cat", "dog", "fish")
 
 
-def build(name: str, **options: object):  # noqa: ANN201 - any source
+def build(name: str, **options: object):
     """Build one of this plugin's sources directly (no other plugin is imported)."""
     cls = {source.name: source for source in SOURCES}[name]
     return cls(cls.Config(name=name, **options))
@@ -87,7 +87,9 @@ def test_file_list(class_folder: Path, tmp_path: Path) -> None:
     plain.write_text("cat/1.jpg\nfish/1.jpg\n")
     by_name = build(name="file_list", list=str(names), root=str(class_folder))
     assert by_name.class_names == list(CLASSES) and [by_name.load(i).target for i in range(3)] == [0, 1, 2]
-    np.testing.assert_array_equal(by_name.load(1).image, build(name="image_folder", root=str(class_folder / "dog")).load(1).image)
+    np.testing.assert_array_equal(
+        by_name.load(1).image, build(name="image_folder", root=str(class_folder / "dog")).load(1).image
+    )
     by_index = build(name="file_list", list=str(ints), root=str(class_folder), class_names=list(CLASSES))
     assert [by_index.load(i).target for i in range(2)] == [2, 0] and by_index.class_names == list(CLASSES)
     unlabeled = build(name="file_list", list=str(plain))  # paths relative to the list's own folder
@@ -139,7 +141,11 @@ def test_places205(class_folder: Path, tmp_path: Path) -> None:
     categories = tmp_path / "categoryIndex_places205.csv"
     categories.write_text("/a/abbey 0\n/f/field/wild 3\n")
     source = build("places205", root=str(tmp_path), list=str(listing), images=str(class_folder))
-    assert [(s.key, s.target) for s in map(source.load, range(3))] == [("cat/0.jpg", 3), ("dog/1.jpg", 0), ("fish/0.jpg", 204)]
+    assert [(s.key, s.target) for s in map(source.load, range(3))] == [
+        ("cat/0.jpg", 3),
+        ("dog/1.jpg", 0),
+        ("fish/0.jpg", 204),
+    ]
     assert len(source.class_names) == 205 and source.class_names[:4] == ["abbey", "1", "2", "field/wild"]
     listing.write_text("cat/0.jpg 205\n")
     with pytest.raises(ValueError, match=r"train_places205.csv:1: expected 'path label'"):
@@ -161,7 +167,7 @@ def test_subsets_are_deterministic_and_seeded(tmp_path: Path, write_image: Calla
     for i in range(40):
         write_image(tmp_path / "many" / f"{i:02d}.png", i, size=8)
     root = str(tmp_path / "many")
-    keys = lambda s: [s.key(i) for i in range(len(s))]  # noqa: E731
+    keys = lambda s: [s.key(i) for i in range(len(s))]
     a, b = build(name="image_folder", root=root, subset=10), build(name="image_folder", root=root, subset=10)
     other = build(name="image_folder", root=root, subset=10, subset_seed=1)
     assert len(a) == 10 and keys(a) == keys(b) == sorted(keys(a)) and len(set(keys(a))) == 10

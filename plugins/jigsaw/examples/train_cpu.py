@@ -28,9 +28,7 @@ PHOTOS = (
 )
 
 
-def photo_crops(
-    size: int = 128, per_photo: int = 12, seed: int = 0
-) -> list[np.ndarray]:
+def photo_crops(size: int = 128, per_photo: int = 12, seed: int = 0) -> list[np.ndarray]:
     """Random ``size`` px square crops of scikit-image's sample photos, each photo first shrunk to 256 px."""
     import cv2
     from skimage import data
@@ -48,9 +46,7 @@ def photo_crops(
         for _ in range(per_photo):
             top = int(rng.integers(image.shape[0] - size + 1))
             left = int(rng.integers(image.shape[1] - size + 1))
-            crops.append(
-                np.ascontiguousarray(image[top : top + size, left : left + size])
-            )
+            crops.append(np.ascontiguousarray(image[top : top + size, left : left + size]))
     return crops
 
 
@@ -86,9 +82,7 @@ def train(
         "dropout": 0.0,
         "pool_size": 3,
     }
-    config = JigsawConfig(
-        num_permutations=num_permutations, cache_dir=cache_dir, **{**small, **options}
-    )
+    config = JigsawConfig(num_permutations=num_permutations, cache_dir=cache_dir, **{**small, **options})
     task = Jigsaw(config)
     model = task.build_model(tiny_trunk())
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
@@ -125,9 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    result = train(
-        steps=args.steps, num_permutations=args.num_permutations, seed=args.seed
-    )
+    result = train(steps=args.steps, num_permutations=args.num_permutations, seed=args.seed)
     print(
         f"jigsaw |P| = {args.num_permutations}, {result['steps']} steps: loss {result['start_loss']:.3f} (first 10 %)"
         f" -> {result['end_loss']:.3f} (last 10 %); log|P| = {result['log_P']:.3f};"

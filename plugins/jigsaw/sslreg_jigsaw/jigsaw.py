@@ -61,9 +61,7 @@ class JigsawConfig(PretextConfig):
         ge=4,
         description="Side of the random tile crop inside its cell; tile < cell leaves a gap.",
     )
-    grayscale_prob: float = Field(
-        0.3, ge=0.0, le=1.0, description="Per tile, probability of turning it gray."
-    )
+    grayscale_prob: float = Field(0.3, ge=0.0, le=1.0, description="Per tile, probability of turning it gray.")
     color_jitter: float = Field(
         0.4,
         ge=0.0,
@@ -80,9 +78,7 @@ class JigsawConfig(PretextConfig):
         "channel",
         description="Each tile to zero mean, unit std on its own: per channel, over the tile, or none ([0, 1]).",
     )
-    tile_dim: int = Field(
-        1024, ge=1, description="Per-tile fc width after global average pooling (fc6)."
-    )
+    tile_dim: int = Field(1024, ge=1, description="Per-tile fc width after global average pooling (fc6).")
     hidden_dim: int = Field(
         4096,
         ge=0,
@@ -94,9 +90,7 @@ class JigsawConfig(PretextConfig):
         le=8,
         description="Per-tile average pool to this side before fc6 (>1 keeps coarse layout).",
     )
-    dropout: float = Field(
-        0.5, ge=0.0, lt=1.0, description="Dropout before each fc layer of the classifier."
-    )
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before each fc layer of the classifier.")
     cache_dir: str | None = Field(
         None,
         description="Permutation cache folder (default $SSLREG_CACHE/jigsaw or ~/.cache/sslreg/jigsaw).",
@@ -132,9 +126,7 @@ class Jigsaw(PretextTask):
     Config: ClassVar[type[JigsawConfig]] = JigsawConfig
     complexity_field: ClassVar[str] = "num_permutations"
     consumes: ClassVar[str] = "unlabeled RGB images (H, W, 3) uint8"
-    produces: ClassVar[str] = (
-        "tiles (9, 3, T, T) float + permutation index; Siamese trunk + fc head; cross-entropy"
-    )
+    produces: ClassVar[str] = "tiles (9, 3, T, T) float + permutation index; Siamese trunk + fc head; cross-entropy"
 
     def __init__(self, config: JigsawConfig) -> None:
         super().__init__(config)
@@ -168,17 +160,11 @@ class Jigsaw(PretextTask):
         row-major grid order."""
         c = self.config
         image = T.resize_and_crop(T.as_rgb(image), c.image_size, rng)
-        tiles = T.to_float_chw(
-            T.cut_tiles(
-                image, c.grid, c.cell, c.tile, rng, channel_shift=c.channel_shift
-            )
-        )
+        tiles = T.to_float_chw(T.cut_tiles(image, c.grid, c.cell, c.tile, rng, channel_shift=c.channel_shift))
         tiles = T.augment_colour(tiles, rng, c.grayscale_prob, c.color_jitter)
         return T.normalise(tiles, c.normalize)
 
-    def make_sample(
-        self, image: np.ndarray, rng: np.random.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def make_sample(self, image: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(tiles (num_tiles, 3, T, T) float32 shuffled by a random permutation of the set, its index as long)."""
         tiles = self.make_tiles(image, rng)
         target = int(rng.integers(len(self.permutations)))
@@ -189,9 +175,7 @@ class Jigsaw(PretextTask):
         """Shared trunk on all tiles (its deepest layer), JigsawHead on top, sized from the trunk's channels."""
         in_channels = getattr(getattr(trunk, "config", None), "in_channels", 3)
         if in_channels != self.input_channels:
-            raise ValueError(
-                f"jigsaw: the trunk must take {self.input_channels} input channels, not {in_channels}"
-            )
+            raise ValueError(f"jigsaw: the trunk must take {self.input_channels} input channels, not {in_channels}")
         head = JigsawHead(
             trunk.layer_channels[trunk.layer_names[-1]],
             num_tiles=self.num_tiles,
@@ -203,9 +187,7 @@ class Jigsaw(PretextTask):
         )
         return JigsawModel(trunk, head)
 
-    def loss(
-        self, model: JigsawModel, inputs: torch.Tensor, targets: torch.Tensor
-    ) -> torch.Tensor:
+    def loss(self, model: JigsawModel, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the |P|-way permutation classifier."""
         return F.cross_entropy(model(inputs), targets)
 

@@ -57,13 +57,9 @@ class JigsawModel(PretextModel):
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         """Run the trunk once on all B*num_tiles tiles as one batch, then the head."""
         if tiles.ndim != 5:
-            raise ValueError(
-                f"jigsaw: expected tiles of shape (B, tiles, C, T, T), got {tuple(tiles.shape)}"
-            )
+            raise ValueError(f"jigsaw: expected tiles of shape (B, tiles, C, T, T), got {tuple(tiles.shape)}")
         if tiles.shape[1] != self.head.num_tiles:
-            raise ValueError(
-                f"jigsaw: expected {self.head.num_tiles} tiles per puzzle, got {tiles.shape[1]}"
-            )
+            raise ValueError(f"jigsaw: expected {self.head.num_tiles} tiles per puzzle, got {tiles.shape[1]}")
         batch = tiles.flatten(0, 1)
         features = self.trunk(batch, [self.layer])[self.layer]
         return self.head(features)

@@ -31,9 +31,7 @@ def all_permutations(num_tiles: int = 9) -> np.ndarray:
     if not 2 <= num_tiles <= MAX_TILES:
         raise ValueError(f"num_tiles must be in 2..{MAX_TILES}, got {num_tiles}")
     flat = itertools.chain.from_iterable(itertools.permutations(range(num_tiles)))
-    perms = np.fromiter(
-        flat, dtype=np.uint8, count=math.factorial(num_tiles) * num_tiles
-    )
+    perms = np.fromiter(flat, dtype=np.uint8, count=math.factorial(num_tiles) * num_tiles)
     perms = perms.reshape(-1, num_tiles)
     perms.setflags(write=False)
     return perms
@@ -64,9 +62,7 @@ def generate_permutations(
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     total = math.factorial(num_tiles)
     if not 1 <= num_permutations <= total:
-        raise ValueError(
-            f"num_permutations must be in 1..{total} ({num_tiles}!), got {num_permutations}"
-        )
+        raise ValueError(f"num_permutations must be in 1..{total} ({num_tiles}!), got {num_permutations}")
     perms = all_permutations(num_tiles)
     rows = _one_hot_rows(num_tiles)
     offsets = np.arange(num_tiles) * num_tiles
@@ -88,9 +84,7 @@ def generate_permutations(
             score += matches
         else:
             np.maximum(score, matches, out=score)
-        score[chosen[step - 1]] = (
-            taken  # never chosen twice: its score only grows (sum) or stays (max)
-        )
+        score[chosen[step - 1]] = taken  # never chosen twice: its score only grows (sum) or stays (max)
         chosen[step] = int(np.argmin(score))
     return perms[chosen].copy()
 
@@ -114,22 +108,16 @@ def hamming_stats(perms: np.ndarray, chunk: int = 2048) -> HammingStats:
     perms = np.asarray(perms)
     n, k = perms.shape
     if n < 2:
-        raise ValueError(
-            f"need at least 2 permutations for pairwise distances, got {n}"
-        )
+        raise ValueError(f"need at least 2 permutations for pairwise distances, got {n}")
     one_hot = np.zeros((n, k * k), dtype=np.float32)
     one_hot[np.arange(n)[:, None], np.arange(k) * k + perms.astype(np.intp)] = 1.0
     counts = one_hot.sum(axis=0, dtype=np.float64)
-    pair_matches = float(
-        (counts * (counts - 1)).sum()
-    )  # ordered pairs i != j agreeing at one position
+    pair_matches = float((counts * (counts - 1)).sum())  # ordered pairs i != j agreeing at one position
     mean = k - pair_matches / (n * (n - 1))
     most = 0
     for start in range(0, n, chunk):
         block = one_hot[start : start + chunk] @ one_hot.T
-        block[
-            np.arange(len(block)), np.arange(start, start + len(block))
-        ] = -1  # skip self-pairs
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = -1  # skip self-pairs
         most = max(most, int(block.max()))
     return HammingStats(minimum=k - most, mean=mean)
 
@@ -139,14 +127,9 @@ def default_cache_dir() -> Path:
     return cache_dir("jigsaw")
 
 
-def cache_path(
-    cache_dir: Path, num_permutations: int, seed: int, method: str, num_tiles: int = 9
-) -> Path:
+def cache_path(cache_dir: Path, num_permutations: int, seed: int, method: str, num_tiles: int = 9) -> Path:
     """File of one cached set, keyed by (|P|, seed, method) and the number of tiles."""
-    return (
-        Path(cache_dir)
-        / f"perms_k{num_tiles}_{method}_n{num_permutations}_seed{seed}.npy"
-    )
+    return Path(cache_dir) / f"perms_k{num_tiles}_{method}_n{num_permutations}_seed{seed}.npy"
 
 
 def _valid(array: np.ndarray, num_permutations: int, num_tiles: int) -> bool:
@@ -174,9 +157,7 @@ def load_permutations(
 
     Returns (perms, cache_hit). An unreadable or malformed cache file is regenerated, never trusted.
     """
-    directory = (
-        Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    )
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = cache_path(directory, num_permutations, seed, method, num_tiles)
     if path.is_file():
         try:
@@ -185,13 +166,9 @@ def load_permutations(
             cached = None
         if cached is not None and _valid(cached, num_permutations, num_tiles):
             return cached, True
-    perms = generate_permutations(
-        num_permutations, seed=seed, method=method, num_tiles=num_tiles
-    )
+    perms = generate_permutations(num_permutations, seed=seed, method=method, num_tiles=num_tiles)
     try:
         _save_atomic(path, perms)
     except OSError as error:
-        raise OSError(
-            f"jigsaw: cannot write the permutation cache {path}: {error}"
-        ) from error
+        raise OSError(f"jigsaw: cannot write the permutation cache {path}: {error}") from error
     return perms, False

@@ -22,9 +22,7 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(
-            f"jigsaw: expected an (H, W, 3) RGB image, got shape {image.shape}"
-        )
+        raise ValueError(f"jigsaw: expected an (H, W, 3) RGB image, got shape {image.shape}")
     if image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)
     return image[:, :, :3]
@@ -35,17 +33,13 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     twice too large (anti-aliased and fast), then one bilinear step (PIL's ``reducing_gap`` idea)."""
     while image.shape[0] >= 2 * size:
         half = image.shape[0] // 2
-        image = cv2.resize(
-            image[: 2 * half, : 2 * half], (half, half), interpolation=cv2.INTER_AREA
-        )
+        image = cv2.resize(image[: 2 * half, : 2 * half], (half, half), interpolation=cv2.INTER_AREA)
     if image.shape[0] == size:
         return image
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def resize_and_crop(
-    image: np.ndarray, size: int, rng: np.random.Generator
-) -> np.ndarray:
+def resize_and_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random square crop with the image's short side, resized (OpenCV) to ``size`` x ``size``.
 
     Same as resizing the short side to ``size`` and cropping, but only the crop is resampled (faster).
@@ -120,9 +114,7 @@ def augment_colour(
         low, high = max(0.0, 1.0 - color_jitter), 1.0 + color_jitter
         b, c, s = rng.uniform(low, high, size=(3, count, 1, 1)).astype(np.float32)
         offset = (1.0 - c) * b * gray.mean(axis=(1, 2), keepdims=True)
-        gray = (
-            c * b * gray + offset
-        )  # luma after brightness and contrast; saturation keeps it
+        gray = c * b * gray + offset  # luma after brightness and contrast; saturation keeps it
         tiles *= (s * c * b)[:, None]
         tiles += ((1.0 - s) * gray + s * offset)[:, None]
         np.clip(tiles, 0.0, 255.0, out=tiles)
@@ -141,11 +133,7 @@ def normalise(tiles: np.ndarray, mode: str, eps: float = 1e-5) -> np.ndarray:
     if mode == "none":
         return tiles / np.float32(255.0)
     count = len(tiles)
-    flat = (
-        tiles.reshape(count, 3, -1)
-        if mode == "channel"
-        else tiles.reshape(count, 1, -1)
-    )
+    flat = tiles.reshape(count, 3, -1) if mode == "channel" else tiles.reshape(count, 1, -1)
     mean = flat.mean(axis=2, dtype=np.float64)
     std = flat.std(axis=2, dtype=np.float64)
     std[std < eps] = 1.0
@@ -155,7 +143,7 @@ def normalise(tiles: np.ndarray, mode: str, eps: float = 1e-5) -> np.ndarray:
 
 
 def shuffle(tiles: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """Reorder tiles (first axis) by ``perm``: ``shuffled[i] = tiles[perm[i]]`` (slot i shows the tile of cell perm[i])."""
+    """Reorder tiles (first axis) by ``perm``: ``shuffled[i] = tiles[perm[i]]`` (slot i shows cell perm[i]'s tile)."""
     return tiles[np.asarray(perm, dtype=np.intp)]
 
 

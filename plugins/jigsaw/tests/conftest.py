@@ -20,9 +20,7 @@ def load_module(path: Path, name: str):
     return module
 
 
-TinyTrunk = load_module(
-    HERE / "tiny_trunk.py", "sslreg_jigsaw_tests_tiny_trunk"
-).TinyTrunk
+TinyTrunk = load_module(HERE / "tiny_trunk.py", "sslreg_jigsaw_tests_tiny_trunk").TinyTrunk
 
 #: Small CPU geometry: 96 px image, 32 px cells, 28 px tiles.
 SMALL = {
@@ -70,9 +68,7 @@ def make_task(private_cache: Path):
     """Build a small Jigsaw task with options on top of SMALL."""
 
     def build(**options) -> Jigsaw:
-        return Jigsaw(
-            JigsawConfig(**{"cache_dir": str(private_cache), **SMALL, **options})
-        )
+        return Jigsaw(JigsawConfig(**{"cache_dir": str(private_cache), **SMALL, **options}))
 
     return build
 

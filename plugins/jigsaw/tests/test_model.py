@@ -15,9 +15,7 @@ from sslreg import BackboneConfig, PretextModel
 from sslreg.registry import Registry
 
 
-def batch(
-    task: Jigsaw, photos: list[np.ndarray], size: int = 4
-) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(task: Jigsaw, photos: list[np.ndarray], size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng(0)
     pairs = [task.make_sample(photos[i % len(photos)], rng) for i in range(size)]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
@@ -29,37 +27,23 @@ def test_shapes_and_loss(make_task, tiny_trunk, photos, num_permutations: int) -
     model = task.build_model(tiny_trunk)
     assert isinstance(model, PretextModel) and model.trunk is tiny_trunk
     tiles, targets = batch(task, photos)
-    assert (
-        tiles.shape == (4, 9, 3, 28, 28)
-        and targets.shape == (4,)
-        and targets.dtype == torch.long
-    )
+    assert tiles.shape == (4, 9, 3, 28, 28) and targets.shape == (4,) and targets.dtype == torch.long
     assert int(targets.max()) < num_permutations
     assert model(tiles).shape == (4, num_permutations)
     loss = task.loss(model, tiles, targets)
     assert loss.ndim == 0 and math.isfinite(loss.item())
     loss.backward()
-    assert (
-        tiny_trunk.conv1[0].weight.grad is not None
-        and tiny_trunk.conv1[0].weight.grad.abs().sum() > 0
-    )
+    assert tiny_trunk.conv1[0].weight.grad is not None and tiny_trunk.conv1[0].weight.grad.abs().sum() > 0
 
 
 def test_head_is_sized_from_the_deepest_layer(make_task, tiny_trunk) -> None:
-    model = make_task(num_permutations=10, tile_dim=8, hidden_dim=12).build_model(
-        tiny_trunk
-    )
+    model = make_task(num_permutations=10, tile_dim=8, hidden_dim=12).build_model(tiny_trunk)
     assert model.layer == "conv2"
     assert model.head.tile_fc[0].in_features == tiny_trunk.layer_channels["conv2"]
-    assert (
-        model.head.classifier[1].in_features == 9 * 8
-        and model.head.classifier[-1].out_features == 10
-    )
+    assert model.head.classifier[1].in_features == 9 * 8 and model.head.classifier[-1].out_features == 10
 
 
-def test_head_variants_pool_grid_and_no_hidden_layer(
-    make_task, tiny_trunk, photos
-) -> None:
+def test_head_variants_pool_grid_and_no_hidden_layer(make_task, tiny_trunk, photos) -> None:
     task = make_task(num_permutations=10, tile_dim=8, hidden_dim=0, pool_size=2)
     model = task.build_model(tiny_trunk)
     assert model.head.tile_fc[0].in_features == tiny_trunk.layer_channels["conv2"] * 4
@@ -68,15 +52,11 @@ def test_head_variants_pool_grid_and_no_hidden_layer(
     assert model(batch(task, photos, size=2)[0]).shape == (2, 10)
 
 
-def test_trunk_runs_once_on_all_tiles_as_one_batch(
-    make_task, tiny_trunk, photos
-) -> None:
+def test_trunk_runs_once_on_all_tiles_as_one_batch(make_task, tiny_trunk, photos) -> None:
     task = make_task(num_permutations=10)
     model = task.build_model(tiny_trunk)
     calls: list[tuple[int, ...]] = []
-    tiny_trunk.register_forward_hook(
-        lambda module, args, output: calls.append(tuple(args[0].shape))
-    )
+    tiny_trunk.register_forward_hook(lambda module, args, output: calls.append(tuple(args[0].shape)))
     model(batch(task, photos, size=3)[0])
     assert calls == [(27, 3, 28, 28)]
 
@@ -92,9 +72,7 @@ def test_features_are_concatenated_in_tile_order(make_task, tiny_trunk, photos) 
         swapped[0, [0, 1]] = tiles[0, [1, 0]]
         changed = model(swapped)
     assert not torch.allclose(changed[0], logits[0])
-    assert torch.allclose(
-        changed[1], logits[1], atol=1e-6
-    )  # the other puzzle is untouched
+    assert torch.allclose(changed[1], logits[1], atol=1e-6)  # the other puzzle is untouched
 
 
 def test_bad_inputs_are_named(make_task, tiny_trunk) -> None:
@@ -119,9 +97,7 @@ def test_registered_through_the_entry_point_and_described(private_cache) -> None
     assert registered == [Jigsaw]
     registry = Registry()
     registry.add(Jigsaw, plugin="jigsaw")
-    info = (
-        Jigsaw.describe()
-    )  # default |P| = 2000, loaded from or written to the private cache
+    info = Jigsaw.describe()  # default |P| = 2000, loaded from or written to the private cache
     assert info["num_permutations"] == 2000 and info["method"] == "max_avg"
     assert info["hamming_min"] >= 2 and 7.5 < info["hamming_mean"] < 9
     task = registry.build("pretext", {"name": "jigsaw"})

@@ -21,33 +21,23 @@ def test_shuffle_convention_and_exact_inverse() -> None:
     tiles = np.arange(9)[:, None] * np.ones((9, 4))
     perm = np.array([2, 0, 1, 5, 3, 4, 8, 6, 7])
     shuffled = T.shuffle(tiles, perm)
-    assert [
-        shuffled[i, 0] for i in range(9)
-    ] == perm.tolist()  # shuffled[i] = tiles[perm[i]]
+    assert [shuffled[i, 0] for i in range(9)] == perm.tolist()  # shuffled[i] = tiles[perm[i]]
     np.testing.assert_array_equal(T.unshuffle(shuffled, perm), tiles)
 
 
 def test_unshuffle_with_target_recovers_the_image_exactly(make_task, photos) -> None:
     """tile == cell and no augmentation: the unshuffled tiles tile the crop with no gap and no change."""
     task = make_task(num_permutations=100, tile=32, **PLAIN)
-    image = np.ascontiguousarray(
-        photos[0][:96, :96]
-    )  # already image_size: no resize, crop at (0, 0)
+    image = np.ascontiguousarray(photos[0][:96, :96])  # already image_size: no resize, crop at (0, 0)
     seen = set()
     for seed in range(5):
         tiles, target = task.make_sample(image, np.random.default_rng(seed))
-        assert (
-            tiles.shape == (9, 3, 32, 32)
-            and tiles.dtype == torch.float32
-            and target.dtype == torch.long
-        )
+        assert tiles.shape == (9, 3, 32, 32) and tiles.dtype == torch.float32 and target.dtype == torch.long
         seen.add(int(target))
         grid = T.unshuffle(tiles.numpy(), task.permutations[int(target)])
         rebuilt = T.assemble(grid.transpose(0, 2, 3, 1), 3)
         np.testing.assert_allclose(rebuilt * 255.0, image, atol=1e-3)
-        assert not np.allclose(
-            T.assemble(tiles.numpy().transpose(0, 2, 3, 1), 3) * 255.0, image
-        )
+        assert not np.allclose(T.assemble(tiles.numpy().transpose(0, 2, 3, 1), 3) * 255.0, image)
     assert len(seen) > 1
 
 
@@ -56,16 +46,12 @@ def test_each_unshuffled_tile_lies_inside_its_own_cell(make_task, photos) -> Non
     task = make_task(num_permutations=50, tile=28, **PLAIN)
     image = np.ascontiguousarray(photos[1][:96, 20:116]).astype(np.float32)
     tiles, target = task.make_sample(image.astype(np.uint8), np.random.default_rng(4))
-    grid = T.unshuffle(
-        tiles.numpy().transpose(0, 2, 3, 1) * 255.0, task.permutations[int(target)]
-    )
+    grid = T.unshuffle(tiles.numpy().transpose(0, 2, 3, 1) * 255.0, task.permutations[int(target)])
 
     def found_in(tile: np.ndarray, cell_index: int) -> bool:
         top, left = (cell_index // 3) * 32, (cell_index % 3) * 32
         return any(
-            np.allclose(
-                image[top + y : top + y + 28, left + x : left + x + 28], tile, atol=1e-3
-            )
+            np.allclose(image[top + y : top + y + 28, left + x : left + x + 28], tile, atol=1e-3)
             for y in range(5)
             for x in range(5)
         )
@@ -87,16 +73,10 @@ def test_same_rng_same_sample_and_all_randomness_from_rng(make_task, photos) -> 
 
 
 @pytest.mark.parametrize("mode,axes", [("channel", (2, 3)), ("tile", (1, 2, 3))])
-def test_each_tile_is_normalised_on_its_own(
-    make_task, photos, mode: str, axes: tuple[int, ...]
-) -> None:
-    tiles, _ = make_task(num_permutations=10, normalize=mode).make_sample(
-        photos[3], np.random.default_rng(0)
-    )
+def test_each_tile_is_normalised_on_its_own(make_task, photos, mode: str, axes: tuple[int, ...]) -> None:
+    tiles, _ = make_task(num_permutations=10, normalize=mode).make_sample(photos[3], np.random.default_rng(0))
     np.testing.assert_allclose(tiles.mean(dim=axes).numpy(), 0.0, atol=1e-4)
-    np.testing.assert_allclose(
-        tiles.std(dim=axes, unbiased=False).numpy(), 1.0, atol=1e-3
-    )
+    np.testing.assert_allclose(tiles.std(dim=axes, unbiased=False).numpy(), 1.0, atol=1e-3)
 
 
 def test_flat_tiles_do_not_divide_by_zero() -> None:
@@ -106,9 +86,9 @@ def test_flat_tiles_do_not_divide_by_zero() -> None:
 
 
 def test_grayscale_probability_one_makes_every_tile_gray(make_task, photos) -> None:
-    tiles, _ = make_task(
-        num_permutations=10, grayscale_prob=1.0, normalize="tile"
-    ).make_sample(photos[0], np.random.default_rng(1))
+    tiles, _ = make_task(num_permutations=10, grayscale_prob=1.0, normalize="tile").make_sample(
+        photos[0], np.random.default_rng(1)
+    )
     np.testing.assert_allclose(tiles[:, 0].numpy(), tiles[:, 1].numpy(), atol=1e-5)
     np.testing.assert_allclose(tiles[:, 1].numpy(), tiles[:, 2].numpy(), atol=1e-5)
 
@@ -122,9 +102,7 @@ def test_colour_jitter_is_per_tile_and_matches_sequential_colorjitter() -> None:
     x = c * x + (1 - c) * T.luma(x).mean(axis=(1, 2)).reshape(9, 1, 1, 1)
     x = s * x + (1 - s) * T.luma(x)[:, None]
     np.testing.assert_allclose(out, np.clip(x, 0, 255), atol=1e-3)
-    assert (
-        len({round(float(v), 3) for v in (out / source).mean(axis=(1, 2, 3))}) == 9
-    )  # per tile factors
+    assert len({round(float(v), 3) for v in (out / source).mean(axis=(1, 2, 3))}) == 9  # per tile factors
 
 
 def test_channel_shift_moves_channels_within_the_cell(photos) -> None:
@@ -190,8 +168,6 @@ def test_config_errors_name_the_option(options: dict, message: str) -> None:
 
 def test_a_two_by_two_grid_works(make_task, photos) -> None:
     task = make_task(grid=2, num_permutations=24, image_size=64, cell=32, tile=28)
-    assert sorted(map(tuple, task.permutations.tolist())) == sorted(
-        set(map(tuple, task.permutations.tolist()))
-    )
+    assert sorted(map(tuple, task.permutations.tolist())) == sorted(set(map(tuple, task.permutations.tolist())))
     tiles, target = task.make_sample(photos[0], np.random.default_rng(0))
     assert tiles.shape == (4, 3, 28, 28) and 0 <= int(target) < 24

@@ -20,13 +20,9 @@ def test_loss_falls_clearly_below_log_p(private_cache: Path) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = demo.train(
-            steps=300, num_permutations=10, cache_dir=str(private_cache)
-        )
+        result = demo.train(steps=300, num_permutations=10, cache_dir=str(private_cache))
     finally:
         torch.set_num_threads(threads)
-    print(
-        f"\nstart {result['start_loss']:.3f} -> end {result['end_loss']:.3f}, log|P| = {result['log_P']:.3f}"
-    )
+    print(f"\nstart {result['start_loss']:.3f} -> end {result['end_loss']:.3f}, log|P| = {result['log_P']:.3f}")
     assert result["start_loss"] > 0.9 * result["log_P"]  # starts at chance
     assert result["end_loss"] < 0.6 * result["log_P"]

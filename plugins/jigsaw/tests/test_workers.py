@@ -37,20 +37,14 @@ def test_task_pickles_and_gives_the_same_samples(make_task, photos) -> None:
 def check_loader(task: Jigsaw, photos: list[np.ndarray], context: str) -> None:
     dataset = PuzzleSet(task, photos)
     expected = [dataset[i] for i in range(len(dataset))]
-    loader = DataLoader(
-        dataset, batch_size=4, num_workers=2, multiprocessing_context=context
-    )
+    loader = DataLoader(dataset, batch_size=4, num_workers=2, multiprocessing_context=context)
     got = list(loader)
     assert [tuple(tiles.shape) for tiles, _ in got] == [(4, 9, 3, 28, 28)] * 2
-    assert torch.equal(
-        torch.cat([tiles for tiles, _ in got]), torch.stack([e[0] for e in expected])
-    )
+    assert torch.equal(torch.cat([tiles for tiles, _ in got]), torch.stack([e[0] for e in expected]))
     assert torch.cat([t for _, t in got]).tolist() == [int(e[1]) for e in expected]
 
 
-def test_dataloader_with_two_workers_matches_the_main_process(
-    make_task, photos
-) -> None:
+def test_dataloader_with_two_workers_matches_the_main_process(make_task, photos) -> None:
     check_loader(make_task(num_permutations=100), photos, "fork")
 
 

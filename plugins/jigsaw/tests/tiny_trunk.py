@@ -45,9 +45,7 @@ class TinyTrunk(Backbone):
     def pool_specs(self) -> dict[str, PoolSpec]:
         return {"conv1": PoolSpec(4, 4, 0, 4), "conv2": PoolSpec(2, 2, 0, 4)}
 
-    def forward(
-        self, x: torch.Tensor, layers: Sequence[str] | None = None
-    ) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         wanted = self.resolve_layers(layers)
         out: dict[str, torch.Tensor] = {}
         x = self.conv1(x)

@@ -1,7 +1,6 @@
 """sslreg plugin: linear classification of a frozen trunk, one head per layer (PROTOCOL.md, Places205)."""
 
 from sslreg import hookimpl
-
 from sslreg_linear.linear_probe import LinearProbe, LinearProbeConfig
 
 SSLREG_API_VERSION = 1

@@ -6,15 +6,15 @@ DataLoader workers. Unreadable images (``load`` returns None) are dropped from t
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from sslreg import DatasetSource
-
 from sslreg_linear.transforms import ImagePipeline
 
 Item = tuple[torch.Tensor, Any] | None
@@ -85,9 +85,7 @@ class Collate:
             labels = torch.as_tensor([int(t) for t in targets], dtype=torch.int64)
             bad = labels[(labels < 0) | (labels >= self.num_classes)]
             if len(bad):
-                raise ValueError(
-                    f"{self.source_name}: class label {int(bad[0])} outside 0..{self.num_classes - 1}"
-                )
+                raise ValueError(f"{self.source_name}: class label {int(bad[0])} outside 0..{self.num_classes - 1}")
             return labels
         labels = torch.as_tensor(np.stack([np.asarray(t, dtype=np.float32) for t in targets]))
         if labels.shape[1:] != (self.num_classes,):

@@ -18,7 +18,6 @@ from sslreg import Backbone, DatasetSource, EvalContext, EvalResult, Evaluator, 
 from sslreg.evaluator import LabeledDataConfig, resolve_device
 from sslreg.features import Preprocess
 from sslreg.pooling import pool_features
-
 from sslreg_linear.data import Collate, make_loader
 from sslreg_linear.heads import LinearHeads
 from sslreg_linear.metrics import mean_average_precision, topk_accuracy
@@ -84,7 +83,7 @@ class LinearProbeConfig(LabeledDataConfig):
         return scale
 
     @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> "LinearProbeConfig":
+    def _nesterov_needs_momentum(self) -> LinearProbeConfig:
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov needs momentum > 0 (set nesterov: false or a momentum)")
         return self

@@ -8,13 +8,13 @@ from typing import Any
 
 import pydantic
 import pytest
-import torch
-
 import sslreg_linear
+import torch
+from sslreg_linear import LinearProbe, LinearProbeConfig
+
 from sslreg import EvalContext, EvalResult
 from sslreg.plugins import load_plugins
 from sslreg.testing import check_plugin
-from sslreg_linear import LinearProbe, LinearProbeConfig
 
 FAST = dict(epochs=4, lr_steps=[3], batch_size=8)
 

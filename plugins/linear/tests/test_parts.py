@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from sslreg import PoolSpec
 from sslreg_linear.data import Collate
 from sslreg_linear.heads import LinearHeads
 from sslreg_linear.metrics import mean_average_precision, topk_accuracy
-from sslreg.features import Preprocess
 from sslreg_linear.transforms import ImagePipeline, random_resized_crop, resize_center_crop
+
+from sslreg import PoolSpec
+from sslreg.features import Preprocess
 
 
 def test_random_resized_crop_size_and_determinism() -> None:

@@ -112,7 +112,5 @@ def load_splits(backbone: Backbone, context: EvalContext, config: SVMEvalConfig)
     train_split = load_split(backbone, context, config.train, config, "train")
     test_split = load_split(backbone, context, config.test, config, "test")
     if train_split.class_names != test_split.class_names:
-        raise ValueError(
-            f"train classes {train_split.class_names} differ from test classes {test_split.class_names}"
-        )
+        raise ValueError(f"train classes {train_split.class_names} differ from test classes {test_split.class_names}")
     return train_split, test_split

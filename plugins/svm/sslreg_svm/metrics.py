@@ -17,9 +17,7 @@ def voc07_ap(scores: np.ndarray, labels: np.ndarray) -> float:
         np.asarray(labels).ravel(),
     )
     if scores.shape != labels.shape:
-        raise ValueError(
-            f"voc07_ap: scores {scores.shape} and labels {labels.shape} differ in shape"
-        )
+        raise ValueError(f"voc07_ap: scores {scores.shape} and labels {labels.shape} differ in shape")
     keep = labels != 0
     scores, positive = scores[keep], labels[keep] > 0
     n_pos = int(positive.sum())
@@ -43,7 +41,5 @@ def mean_ap(scores: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         raise ValueError(
             f"mean_ap: expected scores and labels of the same (N, C) shape, got {scores.shape} and {labels.shape}"
         )
-    per_class = np.array(
-        [voc07_ap(scores[:, j], labels[:, j]) for j in range(scores.shape[1])]
-    )
+    per_class = np.array([voc07_ap(scores[:, j], labels[:, j]) for j in range(scores.shape[1])])
     return float(per_class.mean()), per_class

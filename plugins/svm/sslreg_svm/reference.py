@@ -29,9 +29,7 @@ def _linear_svc(cost: float, pos_weight: float):  # -> sklearn.svm.LinearSVC
 def _labels(Y: np.ndarray | torch.Tensor) -> np.ndarray:
     Y = np.asarray(Y.cpu() if isinstance(Y, torch.Tensor) else Y).astype(np.int64)
     if Y.ndim != 2 or not np.isin(Y, (-1, 0, 1)).all():
-        raise ValueError(
-            "sklearn SVM reference: labels Y must be an (N, C) array of 1, -1 or 0 (ignored)"
-        )
+        raise ValueError("sklearn SVM reference: labels Y must be an (N, C) array of 1, -1 or 0 (ignored)")
     return Y
 
 
@@ -48,25 +46,19 @@ def _map(n_jobs: int, fn, args: list[tuple]) -> list:
     return Parallel(n_jobs=n_jobs)(delayed(fn)(*a) for a in args)
 
 
-def _fit_one(
-    X: np.ndarray, y: np.ndarray, cost: float, pos_weight: float
-) -> tuple[np.ndarray, float]:
+def _fit_one(X: np.ndarray, y: np.ndarray, cost: float, pos_weight: float) -> tuple[np.ndarray, float]:
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
     keep = y != 0
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore", ConvergenceWarning
-        )  # the reference runs liblinear to max_iter at large costs
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the reference runs liblinear to max_iter at large costs
         clf = _linear_svc(cost, pos_weight).fit(X[keep], y[keep])
     return clf.coef_.ravel(), float(clf.intercept_[0])
 
 
-def _cv_one(
-    X: np.ndarray, y: np.ndarray, cost: float, pos_weight: float, folds: int
-) -> float:
+def _cv_one(X: np.ndarray, y: np.ndarray, cost: float, pos_weight: float, folds: int) -> float:
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -117,7 +109,5 @@ def cross_validate_sklearn(
     """Mean ``cross_val_score(LinearSVC, cv=folds, scoring='average_precision')`` per class and cost, shape (C, K)."""
     X, Y = _features(X), _labels(Y)
     jobs = [(j, cost) for j in range(Y.shape[1]) for cost in costs]
-    aps = _map(
-        n_jobs, _cv_one, [(X, Y[:, j], cost, pos_weight, folds) for j, cost in jobs]
-    )
+    aps = _map(n_jobs, _cv_one, [(X, Y[:, j], cost, pos_weight, folds) for j, cost in jobs])
     return np.array(aps).reshape(Y.shape[1], len(costs))

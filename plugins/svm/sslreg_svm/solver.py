@@ -49,13 +49,9 @@ COSTS: tuple[float, ...] = (
 ) + tuple(0.5**k for k in range(4, 20))
 
 _PCG_TOL = 1e-11  # relative residual of the conjugate-gradient solves
-_PCG_INNER_TOL = (
-    1e-6  # relative residual of the float32-operator CG inside the float64 refinement
-)
+_PCG_INNER_TOL = 1e-6  # relative residual of the float32-operator CG inside the float64 refinement
 _REFINE_ROUNDS = 8  # float64 refinement rounds of the mixed-precision CG
-_PCG_MAX_ITER = (
-    1000  # CG steps of one batched Newton step before falling back to Cholesky
-)
+_PCG_MAX_ITER = 1000  # CG steps of one batched Newton step before falling back to Cholesky
 _REFINE_TOL = 1e-12  # relative residual of the refined float32-Cholesky solves
 # Newton steps solved loosely at most, before every later step is solved exactly
 _LOOSE_NEWTON_STEPS = 6
@@ -77,27 +73,19 @@ class SVMSolution:
 
     weights: torch.Tensor  # (C, K, D)
     bias: torch.Tensor  # (C, K)
-    n_iter: torch.Tensor | None = (
-        None  # (C, K) Newton iterations (0 = solved by the all-active CG step)
-    )
+    n_iter: torch.Tensor | None = None  # (C, K) Newton iterations (0 = solved by the all-active CG step)
 
     def decision(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Decision values (N, C, K) of every class and cost on the rows of X."""
         X = _as_tensor(X, self.weights.device).to(self.weights.dtype)
         n_classes, n_costs, dim = self.weights.shape
         if X.ndim != 2 or X.shape[1] != dim:
-            raise ValueError(
-                f"SVMSolution.decision: expected features of shape (N, {dim}), got {tuple(X.shape)}"
-            )
-        scores = X @ self.weights.reshape(
-            n_classes * n_costs, dim
-        ).T + self.bias.reshape(1, -1)
+            raise ValueError(f"SVMSolution.decision: expected features of shape (N, {dim}), got {tuple(X.shape)}")
+        scores = X @ self.weights.reshape(n_classes * n_costs, dim).T + self.bias.reshape(1, -1)
         return scores.reshape(X.shape[0], n_classes, n_costs)
 
 
-def _as_tensor(
-    x: torch.Tensor | np.ndarray, device: torch.device | None
-) -> torch.Tensor:
+def _as_tensor(x: torch.Tensor | np.ndarray, device: torch.device | None) -> torch.Tensor:
     return torch.as_tensor(
         np.asarray(x) if not isinstance(x, torch.Tensor) else x,
         dtype=torch.float64,
@@ -105,28 +93,20 @@ def _as_tensor(
     )
 
 
-def _check_inputs(
-    X: torch.Tensor, Y: torch.Tensor, costs: Sequence[float], pos_weight: float
-) -> None:
+def _check_inputs(X: torch.Tensor, Y: torch.Tensor, costs: Sequence[float], pos_weight: float) -> None:
     if X.ndim != 2 or Y.ndim != 2 or X.shape[0] != Y.shape[0]:
         raise ValueError(
             f"SVM solver: expected X (N, D) and Y (N, C) with the same N, got {tuple(X.shape)} and {tuple(Y.shape)}"
         )
     if not bool(((Y == 1) | (Y == -1) | (Y == 0)).all()):
-        raise ValueError(
-            "SVM solver: labels Y must be 1 (positive), -1 (negative) or 0 (ignored)"
-        )
+        raise ValueError("SVM solver: labels Y must be 1 (positive), -1 (negative) or 0 (ignored)")
     if len(costs) == 0 or min(costs) <= 0:
-        raise ValueError(
-            f"SVM solver: costs must be a non-empty list of positive numbers, got {list(costs)}"
-        )
+        raise ValueError(f"SVM solver: costs must be a non-empty list of positive numbers, got {list(costs)}")
     if pos_weight <= 0:
         raise ValueError(f"SVM solver: pos_weight must be positive, got {pos_weight}")
 
 
-def _top_eigenpairs(
-    K: torch.Tensor, k: int, iters: int = 4
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _top_eigenpairs(K: torch.Tensor, k: int, iters: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     """Approximate top-k eigenpairs (ascending) of the PSD kernel by seeded randomized subspace iteration.
 
     Used only as a preconditioner, so float32 and a few power iterations suffice; costs O(n^2 k), not eigh's O(n^3).
@@ -192,9 +172,7 @@ def _pcg_all_active(
     G *= 2.0 * cost
     G.diagonal(dim1=1, dim2=2).add_(lam_inv)
     G_chol, info = torch.linalg.cholesky_ex(G)
-    if bool(
-        (info != 0).any()
-    ):  # numerically indefinite (cannot happen for lam > 0): diagonal preconditioner
+    if bool((info != 0).any()):  # numerically indefinite (cannot happen for lam > 0): diagonal preconditioner
         G_chol = None
 
     diag = torch.where(active, 1.0 / (2.0 * cost * cw.clamp_min(1e-300)), 1.0)
@@ -220,16 +198,10 @@ def _pcg_all_active(
     beta = beta0 * mask
     if K32 is None:
         return _cg(hess, precond, b, beta, _PCG_TOL * bnorm, max_iter)
-    loose = (
-        torch.zeros(b.shape[1], dtype=torch.bool, device=b.device)
-        if loose is None
-        else loose
-    )
+    loose = torch.zeros(b.shape[1], dtype=torch.bool, device=b.device) if loose is None else loose
     if bool(loose.all()):  # one float32 round, no float64 kernel product at all
         r = b - hess32(beta)
-        step, done, it = _cg(
-            hess32, precond, r, torch.zeros_like(r), _PCG_INNER_TOL * bnorm, max_iter
-        )
+        step, done, it = _cg(hess32, precond, r, torch.zeros_like(r), _PCG_INNER_TOL * bnorm, max_iter)
         return beta + step, done, it
     # mixed precision: CG on the float32 operator to a loose tolerance, refined with float64 residuals
     total = 0
@@ -274,9 +246,7 @@ def _cg(
     while not bool(done.all()) and it < max_iter:
         it += 1
         hp = hess(p)
-        alpha = torch.where(
-            done, torch.zeros_like(rs), rs / (p * hp).sum(0).clamp_min(1e-300)
-        )
+        alpha = torch.where(done, torch.zeros_like(rs), rs / (p * hp).sum(0).clamp_min(1e-300))
         x += alpha * p
         r -= alpha * hp
         done = done | (torch.linalg.vector_norm(r, dim=0) <= atol)
@@ -332,16 +302,10 @@ def _refine(
 
 
 def _chol_solver(chol: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda r: (
-        torch.cholesky_solve(r.float().reshape(len(r), -1), chol)
-        .reshape(r.shape)
-        .double()
-    )
+    return lambda r: torch.cholesky_solve(r.float().reshape(len(r), -1), chol).reshape(r.shape).double()
 
 
-def _spd_solve(
-    system: torch.Tensor, rhs: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _spd_solve(system: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Solve an SPD float64 system by float32 Cholesky (twice as fast) refined to float64 accuracy (else float64).
 
     Also returns the float32 factor (None if it was not usable) for later low-rank downdates.
@@ -354,9 +318,7 @@ def _spd_solve(
     chol, info = torch.linalg.cholesky_ex(system)
     if int(info) == 0:
         return torch.cholesky_solve(rhs.unsqueeze(1), chol).squeeze(1), None
-    return torch.linalg.lstsq(system, rhs.unsqueeze(1)).solution.squeeze(
-        1
-    ), None  # numerically indefinite
+    return torch.linalg.lstsq(system, rhs.unsqueeze(1)).solution.squeeze(1), None  # numerically indefinite
 
 
 def _downdated_solve(
@@ -406,9 +368,7 @@ def _newton(
     ccw = cost * cw
     used = cw > 0
     beta, f = beta.clone(), f.clone()
-    factored: tuple[torch.Tensor, torch.Tensor] | None = (
-        None  # (active indices, float32 Cholesky factor)
-    )
+    factored: tuple[torch.Tensor, torch.Tensor] | None = None  # (active indices, float32 Cholesky factor)
     for it in range(1, max_iter + 1):
         active = (cw > 0) & (y * f < 1)
         idx = active.nonzero().squeeze(1)
@@ -417,9 +377,7 @@ def _newton(
             system = K[idx.unsqueeze(1), idx]
             system.diagonal().add_(1.0 / (2.0 * ccw[idx]))
             solution = None
-            if (
-                factored is not None
-            ):  # a few samples left the factored active set: downdate instead of refactor
+            if factored is not None:  # a few samples left the factored active set: downdate instead of refactor
                 ref_idx, ref_chol = factored
                 in_ref = torch.zeros(len(y), dtype=torch.bool, device=y.device)
                 in_ref[ref_idx] = True
@@ -440,9 +398,7 @@ def _newton(
         if abs(t - 1.0) < 1e-9 and bool(torch.equal(active, (cw > 0) & (y * f < 1))):
             return beta, f, it
         slack = (1.0 - y * f).clamp_min(0) * used
-        grad = (
-            y * (K @ (2.0 * ccw * slack * y)) - 1.0 + slack
-        )  # dual gradient at alpha = 2 C c slack
+        grad = y * (K @ (2.0 * ccw * slack * y)) - 1.0 + slack  # dual gradient at alpha = 2 C c slack
         projected = torch.where(slack > 0, grad, grad.clamp_max(0))[used]
         if float(projected.max() - projected.min()) <= tol:
             return beta, f, it
@@ -490,9 +446,7 @@ def _newton_batched(
     for it in range(1, max_iter + 1):
         yc, cwc, fc, bc = y[:, live], cw[:, live], f[:, live], beta[:, live]
         active = used[:, live] & (yc * fc < 1)
-        target, cg_ok, _ = _pcg_all_active(
-            K, lam, U, cwc * active, yc, cost, bc, _PCG_MAX_ITER, K32, loose=~tight
-        )
+        target, cg_ok, _ = _pcg_all_active(K, lam, U, cwc * active, yc, cost, bc, _PCG_MAX_ITER, K32, loose=~tight)
         d = target - bc
         df = K @ target - fc
         # the step's target solves the problem restricted to the active set, so where the target keeps that set
@@ -506,9 +460,7 @@ def _newton_batched(
             t = (
                 1.0
                 if bool(exact[col])
-                else _line_search(
-                    fc[:, col], d[:, col], df[:, col], yc[:, col], ccw[:, live[col]]
-                )
+                else _line_search(fc[:, col], d[:, col], df[:, col], yc[:, col], ccw[:, live[col]])
             )
             bc[:, col] += t * d[:, col]
             fc[:, col] += t * df[:, col]
@@ -518,9 +470,9 @@ def _newton_batched(
         grad = yc * (K @ (2.0 * ccw[:, live] * slack * yc)) - 1.0 + slack
         projected = torch.where(slack > 0, grad, grad.clamp_max(0))
         big, small = torch.finfo(K.dtype).max, -torch.finfo(K.dtype).max
-        spread = torch.where(used[:, live], projected, small).amax(0) - torch.where(
-            used[:, live], projected, big
-        ).amin(0)
+        spread = torch.where(used[:, live], projected, small).amax(0) - torch.where(used[:, live], projected, big).amin(
+            0
+        )
         finished = exact | (spread <= tol)
         # CG failed, or an exact step went nowhere
         stalled = ~finished & ~(cg_ok & (moved | ~tight))
@@ -555,21 +507,15 @@ def _solve_kernel(
     beta_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
     f_prev = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
     on_path = list(range(n_classes))
-    first_newton = [
-        len(order)
-    ] * n_classes  # position in `order` of each class's first Newton cost
+    first_newton = [len(order)] * n_classes  # position in `order` of each class's first Newton cost
     prev_cost = None
     # 1) the all-active CG step, batched over the classes, while its solution keeps every sample active
     for pos_k, k in enumerate(order):
         if not on_path:
             break
         cost, cols = float(costs[k]), torch.tensor(on_path, device=K.device)
-        start = beta_prev[:, cols] * (
-            cost / prev_cost if prev_cost else 0.0
-        )  # beta is ~linear in C at small C
-        b, conv, _ = _pcg_all_active(
-            K, lam, U, cw[:, cols], y[:, cols], cost, start, max(max_iter, 500), K32
-        )
+        start = beta_prev[:, cols] * (cost / prev_cost if prev_cost else 0.0)  # beta is ~linear in C at small C
+        b, conv, _ = _pcg_all_active(K, lam, U, cw[:, cols], y[:, cols], cost, start, max(max_iter, 500), K32)
         prev_cost = cost
         # every valid sample active <=> y_i f_i < 1 <=> y_i beta_i > 0 (f = y - beta / (2 C cw) on valid rows)
         ok = (conv & ((y[:, cols] * b > 0) | (cw[:, cols] == 0)).all(0)).tolist()
@@ -586,9 +532,7 @@ def _solve_kernel(
     f_cur = f_prev.clone()
     beta_cur = torch.stack(
         [
-            beta[:, j, order[first_newton[j] - 1]]
-            if first_newton[j] > 0
-            else torch.zeros_like(y[:, j])
+            beta[:, j, order[first_newton[j] - 1]] if first_newton[j] > 0 else torch.zeros_like(y[:, j])
             for j in range(n_classes)
         ],
         1,
@@ -633,9 +577,7 @@ def _solve_kernel(
 
         todo = [col for col in range(len(cols)) if int(its[col]) < 0]
         if workers > 1 and len(todo) > 1:
-            torch.set_num_threads(
-                1
-            )  # one BLAS thread per class: no fork-join barriers on small, shared cores
+            torch.set_num_threads(1)  # one BLAS thread per class: no fork-join barriers on small, shared cores
             try:
                 with ThreadPoolExecutor(max_workers=workers) as pool:
                     list(pool.map(finish, todo))
@@ -682,9 +624,7 @@ def _fit_on_kernel(
 
 
 def _labels_tensor(Y: torch.Tensor | np.ndarray, dev: torch.device) -> torch.Tensor:
-    return torch.as_tensor(
-        np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y, device=dev
-    )
+    return torch.as_tensor(np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y, device=dev)
 
 
 def train_svms(
@@ -716,9 +656,7 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     """scikit-learn's ``average_precision_score`` (step-wise, no interpolation) for labels in {1, -1}, vectorised."""
     order = np.argsort(scores, kind="mergesort")[::-1]
     ranked, hits = scores[order], (labels[order] == 1)
-    cut = np.r_[
-        np.flatnonzero(np.diff(ranked)), len(ranked) - 1
-    ]  # last index of each distinct score
+    cut = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # last index of each distinct score
     tps = np.cumsum(hits)[cut]
     if tps[-1] == 0:
         return 0.0
@@ -730,9 +668,7 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
 def _solver_options(solver_kw: dict[str, object], where: str) -> tuple[float, int]:
     unknown = set(solver_kw) - {"tol", "max_iter"}
     if unknown:
-        raise ValueError(
-            f"{where}: unknown solver options {sorted(unknown)} (known: tol, max_iter)"
-        )
+        raise ValueError(f"{where}: unknown solver options {sorted(unknown)} (known: tol, max_iter)")
     return float(solver_kw.get("tol", 1e-4)), int(solver_kw.get("max_iter", 2000))  # type: ignore[arg-type]
 
 
@@ -760,9 +696,7 @@ def _cv_on_kernel(
         used = np.flatnonzero(train_mask.any(1))
         Yf = torch.as_tensor(np.where(train_mask[used], Yn[used], 0), device=dev)
         used_t = torch.as_tensor(used, device=dev)
-        beta, _ = _solve_kernel(
-            K_full[used_t][:, used_t], Yf, costs, pos_weight, tol, max_iter
-        )
+        beta, _ = _solve_kernel(K_full[used_t][:, used_t], Yf, costs, pos_weight, tol, max_iter)
         for j in range(n_classes):
             test = np.flatnonzero(fold_of[:, j] == f)
             test_t = torch.as_tensor(test, device=dev)
@@ -831,7 +765,5 @@ def select_costs(cv_ap: np.ndarray, costs: Sequence[float]) -> np.ndarray:
     """Index of the best cost per class (the first maximum of the mean CV AP, as np.argmax)."""
     cv_ap = np.asarray(cv_ap)
     if cv_ap.ndim != 2 or cv_ap.shape[1] != len(costs):
-        raise ValueError(
-            f"select_costs: expected cv_ap of shape (C, {len(costs)}), got {cv_ap.shape}"
-        )
+        raise ValueError(f"select_costs: expected cv_ap of shape (C, {len(costs)}), got {cv_ap.shape}")
     return np.argmax(cv_ap, axis=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from sslreg_svm.low_shot import LowShot, LowShotOutcome, draw_low_shot, run_low_shot, shortfalls
 
 

@@ -8,9 +8,7 @@ from sslreg_svm.metrics import mean_ap, voc07_ap
 
 
 def test_perfect_ranking_is_one() -> None:
-    assert voc07_ap(
-        np.array([0.9, 0.8, 0.1, -1.0]), np.array([1, 1, -1, -1])
-    ) == pytest.approx(1.0)
+    assert voc07_ap(np.array([0.9, 0.8, 0.1, -1.0]), np.array([1, 1, -1, -1])) == pytest.approx(1.0)
 
 
 def test_hand_computed_interpolated_ap() -> None:

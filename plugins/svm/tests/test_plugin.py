@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sslreg_svm
+
 from sslreg.testing import check_plugin
 
 

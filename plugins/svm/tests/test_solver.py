@@ -20,9 +20,7 @@ from sslreg_svm.solver import (
 )
 
 
-def _data(
-    n: int = 90, dim: int = 24, n_classes: int = 3, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def _data(n: int = 90, dim: int = 24, n_classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative, L2-normalised features with class structure; labels in {1, -1}."""
     rng = np.random.default_rng(seed)
     present = rng.random((n, n_classes)) < 0.3
@@ -31,16 +29,12 @@ def _data(
     return l2_normalize(x), np.where(present, 1, -1)
 
 
-def _objective(
-    w: np.ndarray, b: float, X: np.ndarray, y: np.ndarray, cost: float
-) -> float:
+def _objective(w: np.ndarray, b: float, X: np.ndarray, y: np.ndarray, cost: float) -> float:
     """LinearSVC's primal with class_weight {1: 2, -1: 1} and the regularised bias; label 0 is left out."""
     keep = y != 0
     margin = y[keep] * (X[keep] @ w + b)
     weight = np.where(y[keep] == 1, 2.0, 1.0)
-    return 0.5 * (w @ w + b * b) + cost * float(
-        np.sum(weight * np.maximum(0.0, 1.0 - margin) ** 2)
-    )
+    return 0.5 * (w @ w + b * b) + cost * float(np.sum(weight * np.maximum(0.0, 1.0 - margin) ** 2))
 
 
 def test_costs_are_the_protocols_26() -> None:
@@ -60,9 +54,7 @@ def test_l2_normalize_matches_reference_formula() -> None:
 def test_separable_labels_are_classified_perfectly() -> None:
     rng = np.random.default_rng(1)
     X = l2_normalize(rng.normal(size=(200, 10)))
-    X = X[
-        np.abs(X[:, 0]) > 0.3
-    ]  # a clear margin around the separating hyperplane x0 = 0
+    X = X[np.abs(X[:, 0]) > 0.3]  # a clear margin around the separating hyperplane x0 = 0
     y = np.where(X[:, 0] > 0, 1, -1)[:, None]
     sol = train_svms(X, y, costs=(10.0, 100.0))
     scores = sol.decision(X).numpy()
@@ -75,12 +67,8 @@ def test_objective_not_worse_than_liblinear(cost: float) -> None:
     ours = train_svms(X, Y, costs=(cost,))
     ref = train_svms_sklearn(X, Y, costs=(cost,))
     for j in range(Y.shape[1]):
-        mine = _objective(
-            ours.weights[j, 0].numpy(), float(ours.bias[j, 0]), X, Y[:, j], cost
-        )
-        theirs = _objective(
-            ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], cost
-        )
+        mine = _objective(ours.weights[j, 0].numpy(), float(ours.bias[j, 0]), X, Y[:, j], cost)
+        theirs = _objective(ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], cost)
         assert mine <= theirs * (1 + 1e-9) + 1e-15
 
 
@@ -104,12 +92,8 @@ def test_the_whole_cost_path_solves_every_problem() -> None:
     for k in (0, COSTS.index(0.5**4), COSTS.index(100.0)):
         ref = train_svms_sklearn(X, Y, costs=(COSTS[k],))
         for j in range(2):
-            mine = _objective(
-                sol.weights[j, k].numpy(), float(sol.bias[j, k]), X, Y[:, j], COSTS[k]
-            )
-            theirs = _objective(
-                ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], COSTS[k]
-            )
+            mine = _objective(sol.weights[j, k].numpy(), float(sol.bias[j, k]), X, Y[:, j], COSTS[k])
+            theirs = _objective(ref.weights[j, 0].numpy(), float(ref.bias[j, 0]), X, Y[:, j], COSTS[k])
             assert mine <= theirs * (1 + 1e-9) + 1e-15
 
 
@@ -120,9 +104,7 @@ def test_label_zero_samples_are_ignored() -> None:
     Y0 = Y.copy()
     Y0[ignored] = 0
     X_other = X.copy()
-    X_other[ignored] = l2_normalize(
-        rng.normal(size=(int(ignored.sum()), X.shape[1]))
-    )  # garbage at ignored rows
+    X_other[ignored] = l2_normalize(rng.normal(size=(int(ignored.sum()), X.shape[1])))  # garbage at ignored rows
     full = train_svms(X_other, Y0, costs=(0.01, 1.0))
     kept = train_svms(X[~ignored], Y[~ignored], costs=(0.01, 1.0))
     assert torch.allclose(full.weights, kept.weights, atol=1e-8)
@@ -160,12 +142,8 @@ def test_average_precision_is_sklearns_with_ties() -> None:
     for trial in range(20):
         labels = np.where(rng.random(30) < 0.3, 1, -1)
         labels[0] = 1
-        scores = (
-            rng.integers(0, 4, 30).astype(float) if trial % 2 else rng.normal(size=30)
-        )
-        assert average_precision(labels, scores) == pytest.approx(
-            average_precision_score(labels, scores), abs=1e-12
-        )
+        scores = rng.integers(0, 4, 30).astype(float) if trial % 2 else rng.normal(size=30)
+        assert average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
 
 
 def test_select_costs_takes_the_first_maximum() -> None:
@@ -199,28 +177,20 @@ def test_cross_validate_and_train_equals_the_separate_calls() -> None:
 
 
 @pytest.mark.parametrize("batched_cg", [True, False])
-def test_both_newton_modes_match_liblinear_along_the_path(
-    batched_cg: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_both_newton_modes_match_liblinear_along_the_path(batched_cg: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batched-CG Newton steps and per-class Cholesky ones both reach an objective no worse than LinearSVC's."""
     import sslreg_svm.solver as solver_module
 
     monkeypatch.setattr(solver_module, "_cg_pays_off", lambda *args: batched_cg)
     X, Y = _data(n=80, dim=20, n_classes=3, seed=6)
-    Y[::6, 2] = (
-        0  # an ignored sample per six for one class (masked rows in the batched systems)
-    )
+    Y[::6, 2] = 0  # an ignored sample per six for one class (masked rows in the batched systems)
     costs = (1e-3, 0.0625, 1.0, 100.0)
     ours = train_svms(X, Y, costs=costs)
     ref = train_svms_sklearn(X, Y, costs=costs)
     for j in range(Y.shape[1]):
         for k, cost in enumerate(costs):
-            mine = _objective(
-                ours.weights[j, k].numpy(), float(ours.bias[j, k]), X, Y[:, j], cost
-            )
-            theirs = _objective(
-                ref.weights[j, k].numpy(), float(ref.bias[j, k]), X, Y[:, j], cost
-            )
+            mine = _objective(ours.weights[j, k].numpy(), float(ours.bias[j, k]), X, Y[:, j], cost)
+            theirs = _objective(ref.weights[j, k].numpy(), float(ref.bias[j, k]), X, Y[:, j], cost)
             assert mine <= theirs * (1 + 1e-9) + 1e-15
     cv = cross_validate(X, Y, costs)
     with warnings.catch_warnings():
@@ -241,12 +211,8 @@ def test_all_active_step_solves_the_weighted_ridge_system(
     cw = torch.where(y > 0, 2.0, 1.0)
     cw[::4, 1] = 0.0
     lam, U = _top_eigenpairs(K, 8)
-    K32 = (
-        K.float() if mixed_precision else None
-    )  # float32 products refined to float64 accuracy
-    beta, done, _ = _pcg_all_active(
-        K, lam, U, cw, y, 0.5, torch.zeros_like(y), 500, K32
-    )
+    K32 = K.float() if mixed_precision else None  # float32 products refined to float64 accuracy
+    beta, done, _ = _pcg_all_active(K, lam, U, cw, y, 0.5, torch.zeros_like(y), 500, K32)
     assert bool(done.all())
     for j in range(2):
         a = (cw[:, j] > 0).nonzero().squeeze(1)
@@ -266,9 +232,7 @@ def test_loose_columns_stop_after_one_float32_round() -> None:
     cw = torch.where(y > 0, 2.0, 1.0)
     lam, U = _top_eigenpairs(K, 8)
     loose = torch.tensor([True, False])
-    beta, done, _ = _pcg_all_active(
-        K, lam, U, cw, y, 4.0, torch.zeros_like(y), 500, K.float(), loose=loose
-    )
+    beta, done, _ = _pcg_all_active(K, lam, U, cw, y, 4.0, torch.zeros_like(y), 500, K.float(), loose=loose)
     assert bool(done.all())
     errors = []
     for j in range(2):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from sslreg.plugins import get_registry
 from sslreg_svm.common import training_labels
 from sslreg_svm.voc07_svm import VOC07SVM, run_voc07_svm
+
+from sslreg.plugins import get_registry
 
 COSTS = [0.01, 0.1, 1.0, 10.0]
 

@@ -9,9 +9,48 @@ API_VERSION = 1
 from sslreg.backbone import Backbone, BackboneConfig, PoolSpec  # noqa: E402
 from sslreg.component import Component, ComponentConfig  # noqa: E402
 from sslreg.dataset import DatasetConfig, DatasetSource, DataSpec, Sample  # noqa: E402
-from sslreg.evaluator import EvalContext, EvalResult, Evaluator, EvaluatorConfig, LayerScore  # noqa: E402
+from sslreg.errors import ConfigError, UserError  # noqa: E402
+from sslreg.evaluator import (  # noqa: E402
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    EvaluatorConfig,
+    LabeledDataConfig,
+    LayerScore,
+    resolve_device,
+)
 from sslreg.hookspecs import hookimpl  # noqa: E402
 from sslreg.pretext import PretextConfig, PretextModel, PretextTask  # noqa: E402
+
+#: The rest of the public API, imported on first use (keeps ``import sslreg`` and ``sslreg list`` fast).
+_LAZY: dict[str, str] = {
+    "FeatureSet": "sslreg.features",
+    "Preprocess": "sslreg.features",
+    "extract_features": "sslreg.features",
+    "feature_cache_key": "sslreg.features",
+    "pool_features": "sslreg.pooling",
+    "atomic_open": "sslreg.files",
+    "atomic_write_bytes": "sslreg.files",
+    "atomic_write_text": "sslreg.files",
+    "cache_dir": "sslreg.files",
+    "load_weights_only": "sslreg.files",
+    "get_registry": "sslreg.plugins",
+    "Registry": "sslreg.registry",
+    "UnknownComponent": "sslreg.registry",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import the lazily exported names of the public API on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sslreg' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "API_VERSION",
@@ -19,6 +58,7 @@ __all__ = [
     "BackboneConfig",
     "Component",
     "ComponentConfig",
+    "ConfigError",
     "DataSpec",
     "DatasetConfig",
     "DatasetSource",
@@ -26,12 +66,16 @@ __all__ = [
     "EvalResult",
     "Evaluator",
     "EvaluatorConfig",
+    "LabeledDataConfig",
     "LayerScore",
     "PoolSpec",
     "PretextConfig",
     "PretextModel",
     "PretextTask",
     "Sample",
-    "hookimpl",
+    "UserError",
     "__version__",
+    "hookimpl",
+    "resolve_device",
+    *_LAZY,
 ]

@@ -65,7 +65,20 @@ class DatasetSource(Component):
         """Image ``index``; None when the file is unreadable (the caller counts it)."""
         raise NotImplementedError(f"{self.name} is a stream: iterate it with stream()")
 
-    def stream(self, rank: int = 0, world_size: int = 1, epoch: int = 0) -> Iterator[Sample | None]:
-        """This rank's share of the images, in a deterministic order for ``epoch``."""
-        for index in range(rank, len(self), world_size):
+    @classmethod
+    def check(cls, config: DatasetConfig) -> list[str]:
+        """Problems with the data ``config`` names, found cheaply before any work starts.
+
+        One line per problem, starting with the option it concerns (``"root '/x' does not exist"``): a missing
+        root or split file, a folder with no images. Must not decode images. Default: nothing to check.
+        """
+        return []
+
+    def stream(self, part: int = 0, num_parts: int = 1, epoch: int = 0) -> Iterator[Sample | None]:
+        """Part ``part`` of ``num_parts``: disjoint parts whose union is every image, deterministic for ``epoch``.
+
+        The core picks the part (DDP rank and DataLoader worker together) in one place; a source never splits
+        by worker or rank on its own.
+        """
+        for index in range(part, len(self), num_parts):
             yield self.load(index)

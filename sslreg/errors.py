@@ -1,9 +1,14 @@
-"""Errors that mean the user (a config, a file, a plugin) is wrong: the CLI prints them as one line, exit 2."""
+"""Errors that mean the user (a config, a file, a plugin's options) is wrong: the CLI prints them as one line, exit 2.
+
+Raise :class:`UserError` at the boundaries (config, data, files, plugin options) with a line that names what is
+wrong and where. Anything else that escapes is an internal error: one line pointing to the log, traceback there.
+``UserError`` subclasses ValueError so code that already catches ValueError keeps working.
+"""
 
 from __future__ import annotations
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """A mistake outside sslreg's code: a bad path, bad data, a bad value. Components raise it with a clear line."""
 
 

@@ -37,9 +37,6 @@ class LabeledDataConfig(EvaluatorConfig):
     image_size: int | None = Field(
         None, ge=16, le=1024, description="Square input size (None: the trunk's protocol size, 224/227)."
     )
-    lightness_scale: float = Field(
-        50.0, gt=0, description="L-only trunks get (L - 50) / this; match the colorization task's input_scale."
-    )
     device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
 
     @field_validator("device")

@@ -12,6 +12,7 @@ from torch import nn
 
 from sslreg.backbone import Backbone
 from sslreg.component import Component, ComponentConfig
+from sslreg.inputs import InputContract
 
 
 class PretextConfig(ComponentConfig):
@@ -47,6 +48,14 @@ class PretextTask(Component):
     def complexity(self) -> tuple[str, Any]:
         """(field, value) of the problem complexity, e.g. ("num_permutations", 2000)."""
         return self.complexity_field, getattr(self.config, self.complexity_field, None)
+
+    def input_contract(self) -> InputContract:
+        """How this task feeds its trunk (colour space, normalisation); stored with the weights so that evaluators
+        feed the trained trunk the same way. Default: ImageNet-normalised RGB (L of Lab, (L - 50) / 50, for 1 channel).
+        """
+        if self.input_channels == 1:
+            return InputContract(space="lab_l", mean=(50.0,), std=(50.0,))
+        return InputContract()
 
     def prepare(self, images: Any, cache_dir: Path) -> None:
         """Fit data-dependent state before training (e.g. colour priors); default: nothing.

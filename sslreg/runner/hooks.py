@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 
+from sslreg.data import Batch
 from sslreg.runner.compat import plain_message_hub
 
 
@@ -56,9 +57,9 @@ class BadImageHook(Hook):
         self.seen = 0
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
-        if isinstance(data_batch, dict):
-            self.bad += int(data_batch.get("num_bad", 0))
-            self.seen += int(data_batch.get("num_seen", 0))
+        if isinstance(data_batch, Batch):
+            self.bad += data_batch.bad
+            self.seen += data_batch.seen
         self.check(final=False)
 
     def check(self, final: bool) -> None:

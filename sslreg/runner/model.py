@@ -21,13 +21,15 @@ class PretextRunnerModel(BaseModel):
         object.__setattr__(self, "pretext", model)  # same trunk/head objects, the view task.loss expects
 
     def forward(
-        self, inputs: torch.Tensor | None, targets: Any = None, mode: str = "loss", **counts: Any
+        self, data: Any, bad: int = 0, seen: int = 0, mode: str = "loss"
     ) -> dict[str, torch.Tensor] | torch.Tensor:
-        """'loss': the task's loss on the batch ({'loss': ...}); 'tensor'/'predict': the trunk's deepest features."""
+        """'loss': the task's loss on a batch (``data`` = (inputs, targets) of an :class:`sslreg.data.Batch`);
+        'tensor'/'predict': the trunk's deepest features of ``data`` (an input tensor)."""
         if mode == "loss":
-            if inputs is None:  # every image of this batch was unreadable: a zero loss keeps DDP in step
+            if data is None:  # every image of this batch was unreadable: a zero loss keeps DDP in step
                 return {"loss": sum(p.sum() * 0.0 for p in self.parameters())}
+            inputs, targets = data
             return {"loss": self.task.loss(self.pretext, inputs, targets)}
         if mode in ("tensor", "predict"):
-            return self.trunk(inputs)
+            return self.trunk(data)
         raise ValueError(f"PretextRunnerModel: unknown mode {mode!r} (expected 'loss', 'tensor' or 'predict')")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -14,12 +13,16 @@ import torch
 from mmengine.hooks import Hook
 
 import sslreg
+from sslreg.data import make_loader, world
+from sslreg.errors import UserError
 from sslreg.experiment import ExperimentConfig
+from sslreg.inputs import InputContract
 from sslreg.registry import Registry
 from sslreg.runner import compat
-from sslreg.runner.data import EpochSampler, PretextDataset, PretextStream, collate, prepare_images
+from sslreg.runner.data import PretextTransform, prepare_images
 from sslreg.runner.hooks import BadImageHook, ProgressHook, SafeCheckpointHook
 from sslreg.runner.model import PretextRunnerModel
+from sslreg.trunk import CONTRACT_KEY, build_trunk
 
 TRUNK_FILE = "trunk.pth"
 #: Images handed to ``task.prepare`` (e.g. colour priors): a bounded deterministic sample.
@@ -39,11 +42,6 @@ class PretrainOutcome:
     resumed_from: Path | None = None
 
 
-def world() -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment (0, 1 without it)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete ``epoch_N.pth`` in ``run_dir`` (partial files have another name)."""
     found = [(int(m.group(1)), p) for p in run_dir.glob("epoch_*.pth") if (m := _CHECKPOINT.match(p.name))]
@@ -55,18 +53,18 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"pretrain.schedule.device: {device!r} asked for, but no GPU is available")
+        raise UserError(f"pretrain.schedule.device: {device!r} asked for, but no GPU is available")
     return device
 
 
 def _plan_epochs(schedule: Any, size: int, world_size: int) -> tuple[int, int | None, int]:
     """(epochs, samples per epoch or None for all, iterations per epoch) honouring ``max_iters``."""
     if schedule.batch_size % world_size:
-        raise ValueError(
+        raise UserError(
             f"pretrain.schedule.batch_size: {schedule.batch_size} is not divisible by {world_size} processes"
         )
     if size == 0:
-        raise ValueError("pretrain.data: the dataset is empty")
+        raise UserError("pretrain.data: the dataset is empty")
     full = max(1, size // schedule.batch_size) if size >= schedule.batch_size else 1
     if schedule.max_iters is None:
         return schedule.epochs, None, full
@@ -81,45 +79,39 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
 
     pretrain, seed = experiment.pretrain, experiment.seed
     schedule = pretrain.schedule
-    _, world_size = world()
+    rank, world_size = world()
     device = resolve_device(schedule.device)
     task = registry.build("pretext", pretrain.pretext)
     source = registry.build("dataset", pretrain.data)
-    trunk_config = registry.config("backbone", pretrain.backbone).model_copy(
-        update={"in_channels": task.input_channels}
-    )
-    init_seed = trunk_config.seed if getattr(trunk_config, "seed", None) is not None else seed
-    torch.manual_seed(init_seed)
-    trunk = registry.build("backbone", trunk_config)
-    model = PretextRunnerModel(task, task.build_model(trunk))
+    trunk = build_trunk(registry, pretrain.backbone, seed=seed, contract=task.input_contract())
+    with torch.random.fork_rng(devices=[]):  # the head's init, like the trunk's, is a function of the seed alone
+        torch.manual_seed(seed)
+        model = PretextRunnerModel(task, task.build_model(trunk))
     task.prepare(prepare_images(source, PREPARE_IMAGES, seed), run_dir / "prepare")
 
     try:
         size = len(source)
     except TypeError:
-        raise ValueError(
+        raise UserError(
             f"pretrain.data: the length of stream {pretrain.data.name!r} is unknown; give its image count"
             " (e.g. num_images) or a subset"
         ) from None
     epochs, samples_per_epoch, _ = _plan_epochs(schedule, size, world_size)
-    per_rank = schedule.batch_size // world_size
-    if source.is_stream:
-        stream_samples = (samples_per_epoch or size) // world_size
-        dataset: Any = PretextStream(source, task, seed, stream_samples)
-        sampler = None
-    else:
-        dataset = PretextDataset(source, task, seed)
-        sampler = dict(type=EpochSampler, shuffle=True, samples_per_epoch=samples_per_epoch)
-    drop_last = (samples_per_epoch or size) >= schedule.batch_size
-    loader = dict(
-        batch_size=per_rank,
+    total = samples_per_epoch or size
+    loader = make_loader(
+        source,
+        PretextTransform(task),
+        batch_size=schedule.batch_size // world_size,
+        seed=seed,
+        shuffle=True,
         num_workers=schedule.num_workers,
-        persistent_workers=schedule.num_workers > 0 and not source.is_stream,
+        rank=rank,
+        world_size=world_size,
+        samples_per_epoch=samples_per_epoch,
+        pad=True,
+        drop_last=total >= schedule.batch_size,
         pin_memory=device.startswith("cuda"),
-        drop_last=drop_last,
-        sampler=sampler,
-        dataset=dataset,
-        collate_fn=collate,
+        persistent_workers=schedule.num_workers > 0,
     )
     use_amp = schedule.amp and device.startswith("cuda")
     schedulers: list[dict[str, Any]] = []
@@ -143,6 +135,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
         BadImageHook(pretrain.data.name, getattr(pretrain.data, "max_bad_fraction", 0.05)),
         ProgressHook(schedule.batch_size, schedule.log_interval),
     ]
+    custom_hooks.append(_InputContractHook(trunk.input_contract))
     if source.is_stream:
         custom_hooks.append(_StreamEpochHook())
     runner = SafeRunner(
@@ -197,6 +190,16 @@ class _StreamEpochHook(Hook):
         runner.train_dataloader.dataset.set_epoch(runner.epoch)
 
 
+class _InputContractHook(Hook):
+    """Record the trunk's input contract in every checkpoint's meta, as in trunk.pth (``weights:`` reads it)."""
+
+    def __init__(self, contract: InputContract) -> None:
+        self.contract = contract
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        checkpoint.setdefault("meta", {})[CONTRACT_KEY] = self.contract.model_dump(mode="json")
+
+
 def save_trunk(model: PretextRunnerModel, path: Path, experiment: ExperimentConfig, extra: dict[str, Any]) -> Path:
     """``{"state_dict": {"trunk.<k>", "head.<k>"}, "meta": {...}}``, the format ``weights:`` options load."""
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
@@ -205,6 +208,7 @@ def save_trunk(model: PretextRunnerModel, path: Path, experiment: ExperimentConf
         "sslreg_version": sslreg.__version__,
         "backbone": experiment.pretrain.backbone.name,
         "pretext": experiment.pretrain.pretext.name,
+        CONTRACT_KEY: model.trunk.input_contract.model_dump(mode="json"),
         **extra,
     }
     return compat.atomic_save({"state_dict": state, "meta": meta}, path)

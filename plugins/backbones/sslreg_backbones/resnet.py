@@ -16,7 +16,7 @@ from torch import nn
 from sslreg import BackboneConfig, PoolSpec
 from sslreg_backbones.base import Trunk
 from sslreg_backbones.blocks import BasicBlock, Bottleneck
-from sslreg_backbones.weights import seeded
+from sslreg_backbones.seeding import seeded
 
 #: PROTOCOL.md at 224 px: res1 64x112x112 -> 12x12, res2 -> 6x6, res3 -> 4x4, res4 -> 3x3, res5 -> 2x2.
 RESNET_POOL_SPECS: dict[str, PoolSpec] = {
@@ -68,7 +68,6 @@ class ResNet(Trunk):
             self.reset_parameters()
             if config.zero_init_residual:
                 self._zero_init_residual()
-        self.load_weights_option()
 
     def _make_stage(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         """One stage of ``blocks`` residual blocks; the first one changes stride/width (as torchvision does)."""

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from sslreg import Backbone, PretextConfig, PretextTask
+from sslreg import Backbone, InputContract, PretextConfig, PretextTask
 from sslreg_colorization import priors as prior_lib
 from sslreg_colorization.bins import PAPER_Q, effective_k, gamut_bins
 from sslreg_colorization.encoding import soft_encode_sparse
-from sslreg_colorization.lab import l_to_input, rgb_to_lab
+from sslreg_colorization.lab import L_CENTER, l_to_input, rgb_to_lab
 from sslreg_colorization.model import ColorizationHead, ColorizationModel
 
 
@@ -149,6 +149,10 @@ class Colorization(PretextTask):
         return state
 
     # -- the PretextTask interface ----------------------------------------------------------------------------
+    def input_contract(self) -> InputContract:
+        """The trunk sees the L of Lab as (L - 50) / input_scale, in training and in every evaluation."""
+        return InputContract(space="lab_l", mean=(L_CENTER,), std=(self.config.input_scale,))
+
     def make_sample(self, image: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(L input (1, S, S) float32, ab target (2, S/stride, S/stride) float32) from a random square crop."""
         crop = random_crop(image, self.config.image_size, rng)

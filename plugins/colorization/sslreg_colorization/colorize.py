@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sslreg import UserError, build_trunk, get_registry, read_weights
 from sslreg_colorization.colorization import Colorization
 from sslreg_colorization.encoding import annealed_mean
 from sslreg_colorization.lab import l_to_input, lab_to_rgb_uint8, rgb_to_lab
@@ -24,33 +25,27 @@ from sslreg_colorization.model import ColorizationModel
 
 def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Colorization, ColorizationModel]:
     """Task and model (eval mode) from an sslreg pretraining checkpoint (weights_only loading)."""
-    from sslreg.plugins import get_registry
-
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"colorize: checkpoint {str(path)!r} does not exist")
-    from sslreg.runner.compat import (
-        load_checkpoint,  # torch.load(weights_only=True), numpy dtypes allowed
-    )
-
     try:
-        state = load_checkpoint(path, map_location=device)
-    except Exception as error:  # noqa: BLE001 - unpickling raises many types; the user needs one line
-        raise ValueError(f"colorize: {str(path)!r} could not be loaded ({type(error).__name__})") from None
+        state = read_weights(path)
+    except UserError:
+        raise UserError(f"colorize: {str(path)!r} could not be loaded with torch.load(weights_only=True)") from None
     try:
         pretrain = state["meta"]["config"]["pretrain"]
         backbone_options, pretext_options = dict(pretrain["backbone"]), dict(pretrain["pretext"])
         weights = state["state_dict"]
     except (KeyError, TypeError) as error:
-        raise ValueError(f"colorize: {str(path)!r} is not an sslreg pretraining checkpoint (missing {error})") from None
+        raise UserError(f"colorize: {str(path)!r} is not an sslreg pretraining checkpoint (missing {error})") from None
     if pretext_options.get("name") != Colorization.name:
-        raise ValueError(
+        raise UserError(
             f"colorize: {str(path)!r} was trained with pretext {pretext_options.get('name')!r}, not colorization"
         )
     registry = get_registry()
     task = registry.build("pretext", pretext_options)
-    backbone_options["in_channels"] = task.input_channels  # as the runner does: the config may keep the default 3
-    model = task.build_model(registry.build("backbone", backbone_options))
+    trunk = build_trunk(registry, backbone_options, seed=0, contract=task.input_contract())
+    model = task.build_model(trunk)
     model.load_state_dict(weights)
     return task, model.to(device).eval()
 

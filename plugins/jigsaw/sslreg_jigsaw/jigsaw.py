@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from sslreg import Backbone, PretextConfig, PretextTask
+from sslreg import Backbone, InputContract, PretextConfig, PretextTask
 from sslreg_jigsaw import tiles as T
 from sslreg_jigsaw.model import JigsawHead, JigsawModel
 from sslreg_jigsaw.permutations import HammingStats, hamming_stats, load_permutations
@@ -163,6 +163,13 @@ class Jigsaw(PretextTask):
         tiles = T.to_float_chw(T.cut_tiles(image, c.grid, c.cell, c.tile, rng, channel_shift=c.channel_shift))
         tiles = T.augment_colour(tiles, rng, c.grayscale_prob, c.color_jitter)
         return T.normalise(tiles, c.normalize)
+
+    def input_contract(self) -> InputContract:
+        """Evaluators feed the trunk whole images normalised as tiles were: each image on its own to zero mean and
+        unit std per channel (``normalize: channel``) or over all channels (``tile``), or RGB in [0, 1] (``none``)."""
+        if self.config.normalize == "none":
+            return InputContract(mean=(0.0,), std=(1.0,))
+        return InputContract(normalize="per_channel" if self.config.normalize == "channel" else "per_image")
 
     def make_sample(self, image: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(tiles (num_tiles, 3, T, T) float32 shuffled by a random permutation of the set, its index as long)."""

@@ -157,7 +157,7 @@ def test_cuda_without_cuda_is_a_clear_error(context: EvalContext, trunk_factory)
 
 def test_unsupported_input_channels_stop_before_any_work(context: EvalContext, trunk_factory) -> None:
     trunk = trunk_factory(in_channels=2)
-    with pytest.raises(ValueError, match="in_channels=2 are not supported"):
+    with pytest.raises(ValueError, match="no input contract for in_channels=2"):
         probe().evaluate(trunk, context)
     assert trunk.calls == 0
 

@@ -9,9 +9,7 @@ import numpy as np
 import torch
 from pydantic import Field, PositiveFloat
 
-from sslreg import Backbone, DataSpec, EvalContext
-from sslreg.evaluator import LabeledDataConfig, resolve_device
-from sslreg.features import FeatureSet, extract_features
+from sslreg import Backbone, DataSpec, EvalContext, FeatureSet, LabeledDataConfig, extract_features, resolve_device
 from sslreg_svm import reference, solver
 from sslreg_svm.solver import COSTS, SVMSolution
 
@@ -95,7 +93,6 @@ def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config:
         batch_size=config.batch_size,
         image_size=config.image_size,
         num_workers=config.num_workers,
-        lightness_scale=config.lightness_scale,
         cache_dir=context.cache_dir,
     )
     if features.targets is None:

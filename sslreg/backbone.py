@@ -104,7 +104,7 @@ class Backbone(nn.Module, Component):
     @input_contract.setter
     def input_contract(self, contract: InputContract) -> None:
         if contract.channels != self.config.in_channels:
-            raise ValueError(f"{self.name}: a {contract.space} input contract needs {contract.channels} input channels")
+            raise UserError(f"{self.name}: a {contract.space} input contract needs {contract.channels} input channels")
         self.__dict__["_input_contract"] = contract
 
     def resolve_layers(self, layers: Sequence[str] | str | None) -> list[str]:
@@ -117,7 +117,7 @@ class Backbone(nn.Module, Component):
             layers = [layers]
         unknown = [name for name in layers if name not in self.layer_names]
         if unknown:
-            raise ValueError(f"{self.name}: unknown layer(s) {unknown}; known: {list(self.layer_names)}")
+            raise UserError(f"{self.name}: unknown layer(s) {unknown}; known: {list(self.layer_names)}")
         return [name for name in self.layer_names if name in layers]
 
     def freeze(self) -> Backbone:

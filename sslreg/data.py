@@ -15,6 +15,7 @@ counted in it (:class:`Batch`), so every consumer accounts for them the same way
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -27,7 +28,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, default_collate, get_worker_info
 
+from sslreg.calls import plugin_call
 from sslreg.dataset import DatasetSource, Sample
+
+_END = object()
 
 #: A picklable per-sample function run in DataLoader workers: the item to batch, or None to skip the sample.
 Transform = Callable[[Sample, np.random.Generator], Any]
@@ -96,7 +100,8 @@ class MapItems(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
         epoch, index = key
-        sample = self.source.load(index)
+        with plugin_call(self.source, "load"):
+            sample = self.source.load(index)
         if sample is None:
             return None
         return self.transform(sample, sample_rng(self.seed, epoch, index))
@@ -129,8 +134,13 @@ class StreamItems(IterableDataset):
         part, num_parts = self.rank * workers + worker_id, self.world_size * workers
         limit = None if self.limit is None else math.ceil(self.limit / workers)
         produced = 0
-        for position, sample in enumerate(self.source.stream(part, num_parts, self.epoch)):
+        samples = iter(self.source.stream(part, num_parts, self.epoch))
+        for position in itertools.count():
             if limit is not None and produced >= limit:
+                return
+            with plugin_call(self.source, "stream"):
+                sample = next(samples, _END)
+            if sample is _END:
                 return
             produced += 1
             if sample is None:

@@ -186,7 +186,7 @@ class _Pass:
             features, targets, skipped = self.run(allocate)
             count = len(next(iter(features.values())))
             if meta is not None and meta["count"] != count:
-                raise ValueError(f"feature cache {folder}: {meta['count']} images cached, {count} read now; delete it")
+                raise UserError(f"feature cache {folder}: {meta['count']} images cached, {count} read now; delete it")
             for layer, array in features.items():
                 if count == len(maps[layer]):  # every image was readable: the temp file is the result
                     maps[layer].flush()
@@ -231,7 +231,7 @@ def extract_features(
     only the missing ones are computed, in one pass. ``cache_key`` defaults to :func:`feature_cache_key`.
     """
     if batch_size < 1 or num_workers < 0:
-        raise ValueError(f"feature extraction: batch_size {batch_size} must be >= 1, num_workers {num_workers} >= 0")
+        raise UserError(f"feature extraction: batch_size {batch_size} must be >= 1, num_workers {num_workers} >= 0")
     prepare = Preprocess(int(image_size or backbone.input_size), backbone.input_contract)
     names = backbone.resolve_layers(layers)
     extraction = _Pass(backbone, dataset, names, prepare, torch.device(device), batch_size, num_workers)

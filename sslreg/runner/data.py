@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sslreg.calls import plugin_call
 from sslreg.dataset import DatasetSource, Sample
 from sslreg.pretext import PretextTask
 
@@ -23,7 +24,8 @@ class PretextTransform:
     task: PretextTask
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Any:
-        return self.task.make_sample(sample.image, rng)
+        with plugin_call(self.task, "make_sample"):
+            return self.task.make_sample(sample.image, rng)
 
 
 def prepare_images(source: DatasetSource, limit: int, seed: int) -> Iterator[np.ndarray]:

@@ -9,6 +9,7 @@ import torch
 from pydantic import BaseModel
 
 from sslreg.backbone import Backbone
+from sslreg.calls import plugin_call
 from sslreg.evaluator import EvalContext, EvalResult
 from sslreg.experiment import ExperimentConfig
 from sslreg.registry import Registry
@@ -50,5 +51,6 @@ def evaluate(
     for spec in experiment.evaluate:
         evaluator = registry.build("evaluator", spec)
         print(f"evaluate: {spec.name} ...", flush=True)
-        results.extend(evaluator.evaluate(trunk, context))
+        with plugin_call(evaluator, "evaluate"):
+            results.extend(evaluator.evaluate(trunk, context))
     return results

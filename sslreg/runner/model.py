@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from mmengine.model import BaseModel
 
+from sslreg.calls import plugin_call
 from sslreg.pretext import PretextModel, PretextTask
 
 
@@ -29,7 +30,8 @@ class PretextRunnerModel(BaseModel):
             if data is None:  # every image of this batch was unreadable: a zero loss keeps DDP in step
                 return {"loss": sum(p.sum() * 0.0 for p in self.parameters())}
             inputs, targets = data
-            return {"loss": self.task.loss(self.pretext, inputs, targets)}
+            with plugin_call(self.task, "loss"):
+                return {"loss": self.task.loss(self.pretext, inputs, targets)}
         if mode in ("tensor", "predict"):
             return self.trunk(data)
         raise ValueError(f"PretextRunnerModel: unknown mode {mode!r} (expected 'loss', 'tensor' or 'predict')")

@@ -13,6 +13,7 @@ import torch
 from mmengine.hooks import Hook
 
 import sslreg
+from sslreg.calls import plugin_call
 from sslreg.data import make_loader, world
 from sslreg.errors import UserError
 from sslreg.experiment import ExperimentConfig
@@ -83,11 +84,14 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
     device = resolve_device(schedule.device)
     task = registry.build("pretext", pretrain.pretext)
     source = registry.build("dataset", pretrain.data)
-    trunk = build_trunk(registry, pretrain.backbone, seed=seed, contract=task.input_contract())
-    with torch.random.fork_rng(devices=[]):  # the head's init, like the trunk's, is a function of the seed alone
-        torch.manual_seed(seed)
+    with plugin_call(task, "input_contract"):
+        contract = task.input_contract()
+    trunk = build_trunk(registry, pretrain.backbone, seed=seed, contract=contract)
+    with torch.random.fork_rng(devices=[]), plugin_call(task, "build_model"):
+        torch.manual_seed(seed)  # the head's init, like the trunk's, is a function of the seed alone
         model = PretextRunnerModel(task, task.build_model(trunk))
-    task.prepare(prepare_images(source, PREPARE_IMAGES, seed), run_dir / "prepare")
+    with plugin_call(task, "prepare"):
+        task.prepare(prepare_images(source, PREPARE_IMAGES, seed), run_dir / "prepare")
 
     try:
         size = len(source)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from sslreg import Backbone, InputContract, PretextConfig, PretextTask
+from sslreg import Backbone, InputContract, PretextConfig, PretextTask, UserError
 from sslreg_colorization import priors as prior_lib
 from sslreg_colorization.bins import PAPER_Q, effective_k, gamut_bins
 from sslreg_colorization.encoding import soft_encode_sparse
@@ -118,7 +118,7 @@ class Colorization(PretextTask):
                 for image in itertools.islice(images, self.config.prior_max_images)
             ]
             if not sample:
-                raise ValueError("colorization.prepare: no training images were given for the colour priors")
+                raise UserError("colorization.prepare: no training images were given for the colour priors")
             path = prior_lib.priors_cache_path(Path(cache_dir), name or prior_lib.fingerprint(sample, bins))
             counts = prior_lib.load_counts(path, bins)
             if counts is None:
@@ -172,7 +172,7 @@ class Colorization(PretextTask):
         """Trunk plus a 1×1-conv bin classifier on ``layer`` (default: the trunk's deepest layer)."""
         in_channels = getattr(trunk.config, "in_channels", 1)
         if in_channels != self.input_channels:
-            raise ValueError(
+            raise UserError(
                 f"colorization: the trunk {trunk.name!r} takes {in_channels} input channels; set"
                 f" pretrain.backbone.in_channels: 1 (the L channel)"
             )

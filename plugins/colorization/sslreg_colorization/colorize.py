@@ -56,7 +56,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"colorize: image {str(path)!r} does not exist")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"colorize: image {str(path)!r} could not be decoded")
+        raise UserError(f"colorize: image {str(path)!r} could not be decoded")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -96,7 +96,7 @@ def colorize_grid(
 ) -> np.ndarray:
     """The RGB uint8 grid (rows·size, 3·size, 3) for image files or RGB arrays."""
     if size is not None and size < 8:
-        raise ValueError(f"colorize: --size must be ≥ 8, got {size}")
+        raise UserError(f"colorize: --size must be ≥ 8, got {size}")
     arrays = [read_image(item) if not isinstance(item, np.ndarray) else item for item in images]
     task, model = load_colorizer(checkpoint)
     size = size or task.config.image_size
@@ -108,7 +108,7 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise ValueError(f"colorize: could not write {str(path)!r}")
+        raise UserError(f"colorize: could not write {str(path)!r}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from sslreg import Backbone, InputContract, PretextConfig, PretextTask
+from sslreg import Backbone, InputContract, PretextConfig, PretextTask, UserError
 from sslreg_jigsaw import tiles as T
 from sslreg_jigsaw.model import JigsawHead, JigsawModel
 from sslreg_jigsaw.permutations import HammingStats, hamming_stats, load_permutations
@@ -182,7 +182,7 @@ class Jigsaw(PretextTask):
         """Shared trunk on all tiles (its deepest layer), JigsawHead on top, sized from the trunk's channels."""
         in_channels = getattr(getattr(trunk, "config", None), "in_channels", 3)
         if in_channels != self.input_channels:
-            raise ValueError(f"jigsaw: the trunk must take {self.input_channels} input channels, not {in_channels}")
+            raise UserError(f"jigsaw: the trunk must take {self.input_channels} input channels, not {in_channels}")
         head = JigsawHead(
             trunk.layer_channels[trunk.layer_names[-1]],
             num_tiles=self.num_tiles,

@@ -24,6 +24,7 @@ from sslreg import (
     LabeledDataConfig,
     LayerScore,
     Preprocess,
+    UserError,
     pool_features,
     resolve_device,
 )
@@ -101,19 +102,19 @@ class LinearProbeConfig(LabeledDataConfig):
 def label_space(train: DatasetSource, test: DatasetSource) -> tuple[TargetKind, list[str]]:
     """The shared target kind and class names of train and test, or a clear error."""
     if train.target_kind != test.target_kind:
-        raise ValueError(
+        raise UserError(
             f"linear_probe: train data {train.name!r} has {train.target_kind!r} targets"
             f" but test data {test.name!r} has {test.target_kind!r}"
         )
     if train.target_kind not in ("class", "multilabel"):
-        raise ValueError(
+        raise UserError(
             f"linear_probe: {train.name!r} has target_kind {train.target_kind!r};"
             " linear classification needs 'class' or 'multilabel' targets"
         )
     if not train.class_names:
-        raise ValueError(f"linear_probe: {train.name!r} lists no class names")
+        raise UserError(f"linear_probe: {train.name!r} lists no class names")
     if list(train.class_names) != list(test.class_names):
-        raise ValueError(f"linear_probe: class names of train ({train.name!r}) and test ({test.name!r}) differ")
+        raise UserError(f"linear_probe: class names of train ({train.name!r}) and test ({test.name!r}) differ")
     return train.target_kind, list(train.class_names)
 
 
@@ -188,7 +189,7 @@ class ProbeRun:
                 steps += 1
             schedule.step()
             if steps == 0:
-                raise ValueError(f"linear_probe: no usable training batch in {source.name!r}")
+                raise UserError(f"linear_probe: no usable training batch in {source.name!r}")
             mean_loss = {layer: total / steps for layer, total in totals.items()}
             logger.info("linear_probe epoch %d/%d: loss %s", epoch + 1, cfg.epochs, mean_loss)
         return skipped, mean_loss
@@ -209,7 +210,7 @@ class ProbeRun:
                 outputs[layer].append(out.float().cpu())
             targets.append(batch_targets)
         if not targets:
-            raise ValueError(f"linear_probe: no readable test images in {source.name!r}")
+            raise UserError(f"linear_probe: no readable test images in {source.name!r}")
         return {layer: torch.cat(chunks) for layer, chunks in outputs.items()}, torch.cat(targets), skipped
 
 

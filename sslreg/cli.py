@@ -130,7 +130,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if not entries:
         close = registry.suggest(args.name.rpartition(":")[2])
         note = registry.exclusion_note("", args.name)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else " (see `sslreg list`)"
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see `sslreg list`"
         raise UserError(f"no component named {args.name!r}" + (f" ({note})" if note else "") + hint)
     infos = []
     for entry in entries:

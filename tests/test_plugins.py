@@ -217,3 +217,13 @@ def test_a_lookup_that_fails_names_the_switch_that_excluded_plugins(plugin_dir, 
     with pytest.raises(UnknownComponent) as caught:
         load_plugins(entry_points).registry.get("backbone", "nowhere")
     assert str(caught.value) == "unknown backbone 'nowhere'"  # no switch, no note
+
+
+def test_sslreg_list_with_the_trace_switch_shows_the_hook_calls(plugin_dir, monkeypatch, capsys):
+    from sslreg.cli import main
+
+    monkeypatch.setenv("SSLREG_TRACE_HOOKS", "1")
+    assert main(["list", "--json"]) == 0  # plugin_dir resets the process-wide plugins, so they load again here
+    err = capsys.readouterr().err
+    assert err.count("sslreg_register [hook]") >= 6  # one call per first-party plugin
+    assert "sslreg_commands [hook]" in err  # svm's and colorization's commands

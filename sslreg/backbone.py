@@ -79,7 +79,7 @@ class Backbone(nn.Module, Component):
     @property
     @abstractmethod
     def pool_specs(self) -> dict[str, PoolSpec]:
-        """The protocol's per-layer pooling (PROTOCOL.md, 'Feature taps and pooling')."""
+        """The protocol's per-layer pooling (docs/protocol.md#feature-taps-and-pooling)."""
 
     @abstractmethod
     def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:

@@ -39,20 +39,34 @@ def cmd_list(args: argparse.Namespace) -> int:
             raise UserError(f"unknown kind {args.kind!r}; kinds are {', '.join(KINDS)}")
     entries = registry.list(kind, args.pattern)
     if args.json:
-        _print_json([_entry_json(entry) for entry in entries])
+        _print_json([_entry_json(entry, registry.is_ambiguous(entry)) for entry in entries])
         return 0
     table = Table(title=f"sslreg components ({len(entries)})", title_justify="left")
     for column in ("name", "kind", "provider", "summary"):
         table.add_column(column, overflow="fold")
+    clashes: dict[tuple[str, str], list[str]] = {}
     for entry in entries:
-        table.add_row(entry.name, entry.kind, entry.provider, entry.summary)
-    _console().print(table)
+        shown = entry.name
+        if registry.is_ambiguous(entry):
+            shown = entry.qualified_name
+            clashes.setdefault((entry.kind, entry.name), []).append(entry.qualified_name)
+        table.add_row(shown, entry.kind, entry.provider, entry.summary)
+    console = _console()
+    console.print(table)
+    for (kind, name), qualified in clashes.items():
+        console.print(
+            f"{kind} {name!r} is provided by {len(qualified)} plugins: name one in configs as "
+            + " or ".join(qualified),
+            highlight=False,
+        )
     return 0
 
 
-def _entry_json(entry: Entry) -> dict[str, Any]:
+def _entry_json(entry: Entry, ambiguous: bool = False) -> dict[str, Any]:
     return {
         "name": entry.name,
+        "qualified_name": entry.qualified_name,
+        "ambiguous": ambiguous,
         "kind": entry.kind,
         "plugin": entry.plugin,
         "distribution": entry.distribution,
@@ -110,11 +124,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     from sslreg.plugins import get_registry
 
     registry = get_registry()
-    entries = [registry.get(args.kind, args.name)] if args.kind else registry.find(args.name)
+    entries = [entry for entry in registry.find(args.name) if entry.kind == (args.kind or entry.kind)]
+    if not entries and args.kind:
+        registry.get(args.kind, args.name)  # raises UnknownComponent with close names
     if not entries:
-        close = registry.suggest(args.name)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else " (see `sslreg list`)"
-        raise UserError(f"no component named {args.name!r}{hint}")
+        close = registry.suggest(args.name.rpartition(":")[2])
+        note = registry.exclusion_note("", args.name)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see `sslreg list`"
+        raise UserError(f"no component named {args.name!r}" + (f" ({note})" if note else "") + hint)
     infos = []
     for entry in entries:
         try:
@@ -123,7 +140,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             details = {"describe_error": f"{type(error).__name__}: {error}"}
         infos.append(
             {
-                **_entry_json(entry),
+                **_entry_json(entry, registry.is_ambiguous(entry)),
                 "consumes": entry.cls.consumes,
                 "produces": entry.cls.produces,
                 "options": options_of(entry.cls),
@@ -135,7 +152,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     console = _console()
     for info in infos:
-        console.print(f"[bold]{info['name']}[/bold] ({info['kind']}) from {info['distribution']} {info['version']}")
+        console.print(
+            f"[bold]{info['name']}[/bold] ({info['kind']}) from {info['distribution']} {info['version']},"
+            f" qualified name {info['qualified_name']}"
+            + (" (the bare name is ambiguous: use the qualified one)" if info["ambiguous"] else "")
+        )
         console.print(f"  {info['summary']}")
         console.print(f"  consumes: {info['consumes']}")
         console.print(f"  produces: {info['produces']}")
@@ -168,16 +189,18 @@ def _print_details(console: Console, details: dict[str, Any]) -> None:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     """sslreg plugins: installed plugins with status, and catalogue entries not installed."""
-    from sslreg.catalogue import load_catalogue
+    from sslreg.catalogue import catalogue_path, load_catalogue
     from sslreg.plugins import get_plugins
 
     plugins = get_plugins().plugins
     installed = {info.name for info in plugins}
+    path = catalogue_path()
     try:
-        missing = [entry for entry in load_catalogue().plugins if entry.name not in installed]
+        known = load_catalogue(path).plugins
     except ValueError as error:
         print(f"sslreg: warning: {error}", file=sys.stderr)
-        missing = []
+        known = []
+    missing = [entry for entry in known if entry.name not in installed]
     if args.json:
         _print_json(
             {
@@ -185,6 +208,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 "api_version": sslreg.API_VERSION,
                 "installed": [vars(info) for info in plugins],
                 "available": [entry.model_dump() for entry in missing],
+                "catalogue": {"path": str(path), "plugins": len(known)},
             }
         )
         return 0
@@ -207,6 +231,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in entry.components.items())
             table.add_row(entry.name, f"pip install {entry.requirement}", provides)
         console.print(table)
+    shown = f"{len(known)} known plugins, {len(missing)} not installed" if path.is_file() else "not found"
+    console.print(f"catalogue: {path} ({shown})", highlight=False, soft_wrap=True)
     return 0
 
 

@@ -16,7 +16,7 @@ from sslreg import Backbone, PoolSpec
 class Trunk(Backbone):
     """A Backbone whose convs start He-initialised, with the protocol's pooling table."""
 
-    #: PROTOCOL.md's pooling per layer at ``input_size`` (independent of options such as width).
+    #: Pooling per layer at ``input_size`` (docs/protocol.md#feature-taps-and-pooling); independent of e.g. width.
     protocol_pooling: ClassVar[Mapping[str, PoolSpec]] = {}
     #: Total stride of each layer.
     strides: ClassVar[Mapping[str, int]] = {}

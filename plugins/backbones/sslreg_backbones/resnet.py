@@ -18,7 +18,7 @@ from sslreg_backbones.base import Trunk
 from sslreg_backbones.blocks import BasicBlock, Bottleneck
 from sslreg_backbones.seeding import seeded
 
-#: PROTOCOL.md at 224 px: res1 64x112x112 -> 12x12, res2 -> 6x6, res3 -> 4x4, res4 -> 3x3, res5 -> 2x2.
+#: docs/protocol.md#feature-taps-and-pooling, 224 px: res1 112->12x12, res2->6x6, res3->4x4, res4->3x3, res5->2x2.
 RESNET_POOL_SPECS: dict[str, PoolSpec] = {
     "res1": PoolSpec(kernel=10, stride=10, padding=4, grid=12),
     "res2": PoolSpec(kernel=16, stride=8, padding=0, grid=6),

@@ -1,7 +1,7 @@
 """The ``linear_probe`` evaluator: Places205-style linear classification of a frozen trunk, layer by layer.
 
-One forward pass of the trunk per batch feeds every requested layer's head (PROTOCOL.md, "Places205 linear
-classification"); features are pooled exactly as for the VOC07 SVM benchmark (sslreg.pooling).
+One forward pass of the trunk per batch feeds every requested layer's head; features are pooled exactly as for
+the VOC07 SVM benchmark (sslreg.pooling). Protocol: docs/protocol.md#places205-linear-classification.
 """
 
 from __future__ import annotations

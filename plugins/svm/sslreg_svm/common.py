@@ -15,7 +15,7 @@ from sslreg_svm.solver import COSTS, SVMSolution
 
 
 class SVMEvalConfig(LabeledDataConfig):
-    """Options of the linear-SVM benchmarks (PROTOCOL.md, 'VOC07 linear SVM'); train/test are multi-label."""
+    """Options of the linear-SVM benchmarks (docs/protocol.md#voc07-linear-svm); train/test are multi-label."""
 
     costs: list[PositiveFloat] = Field(
         default_factory=lambda: list(COSTS), min_length=1, description="SVM costs C to try (default: the 26)."

@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     "get_registry": "sslreg.plugins",
     "Registry": "sslreg.registry",
     "UnknownComponent": "sslreg.registry",
+    "AmbiguousComponent": "sslreg.registry",
 }
 
 

@@ -193,9 +193,13 @@ class Registry:
         return entry.cls.Config.model_validate(dict(options))
 
     def build(self, kind: str, options: dict[str, Any] | ComponentConfig) -> Any:
-        """Instantiate a component from its options."""
+        """Instantiate a component from its options (a failure in its constructor names the plugin)."""
+        from sslreg.calls import plugin_call
+
         config = self.config(kind, options)
-        return self.get(kind, config.name).cls(config)
+        cls = self.get(kind, config.name).cls
+        with plugin_call(cls, "__init__"):
+            return cls(config)
 
     def __len__(self) -> int:
         return sum(len(providers) for entries in self._entries.values() for providers in entries.values())

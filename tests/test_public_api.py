@@ -21,26 +21,7 @@ PLUGINS = sorted(path.parent.name for path in ROOT.glob("plugins/*/pyproject.tom
 
 #: Internal imports the plugins still make (file, module), to be replaced by ``from sslreg import ...``.
 #: Remove a line when it is fixed: the xfail below is strict, so a clean plugin listed here fails the run.
-KNOWN_OFFENDERS: dict[str, set[tuple[str, str]]] = {
-    "backbones": {("sslreg_backbones/weights.py", "sslreg.files")},
-    "colorization": {
-        ("sslreg_colorization/cache.py", "sslreg.files"),
-        ("sslreg_colorization/colorize.py", "sslreg.plugins"),
-        ("sslreg_colorization/colorize.py", "sslreg.runner.compat"),
-    },
-    "jigsaw": {("sslreg_jigsaw/permutations.py", "sslreg.files")},
-    "linear": {
-        ("sslreg_linear/linear_probe.py", "sslreg.evaluator"),
-        ("sslreg_linear/linear_probe.py", "sslreg.features"),
-        ("sslreg_linear/linear_probe.py", "sslreg.pooling"),
-        ("sslreg_linear/transforms.py", "sslreg.features"),
-    },
-    "svm": {
-        ("sslreg_svm/cli.py", "sslreg.evaluator"),
-        ("sslreg_svm/common.py", "sslreg.evaluator"),
-        ("sslreg_svm/common.py", "sslreg.features"),
-    },
-}
+KNOWN_OFFENDERS: dict[str, set[tuple[str, str]]] = {}
 
 
 def _instead(names: list[str]) -> str:

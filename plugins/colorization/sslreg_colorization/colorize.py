@@ -38,11 +38,12 @@ def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Coloriz
         weights = state["state_dict"]
     except (KeyError, TypeError) as error:
         raise UserError(f"colorize: {str(path)!r} is not an sslreg pretraining checkpoint (missing {error})") from None
-    if pretext_options.get("name") != Colorization.name:
+    registry = get_registry()
+    trained_with = registry.find(str(pretext_options.get("name")))
+    if not any(entry.cls is Colorization for entry in trained_with):
         raise UserError(
             f"colorize: {str(path)!r} was trained with pretext {pretext_options.get('name')!r}, not colorization"
         )
-    registry = get_registry()
     task = registry.build("pretext", pretext_options)
     trunk = build_trunk(registry, backbone_options, seed=0, contract=task.input_contract())
     model = task.build_model(trunk)

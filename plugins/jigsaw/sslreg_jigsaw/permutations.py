@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from sslreg.files import atomic_open, cache_dir
+from sslreg import atomic_open, cache_dir
 
 Method = Literal["max_avg", "max_min"]
 METHODS: tuple[str, ...] = ("max_avg", "max_min")

@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from sslreg.evaluator import resolve_device
+from sslreg import resolve_device
 from sslreg_svm.common import check_labels
 from sslreg_svm.solver import COSTS
 from sslreg_svm.voc07_svm import SVMOutcome, run_voc07_svm

@@ -21,7 +21,12 @@ class BackboneConfig(ComponentConfig):
     weights: str | None = Field(
         None, description="Local file to load: an sslreg checkpoint or a torchvision state dict. Never downloaded."
     )
-    seed: int | None = Field(None, description="Seed for the random initialisation (None: the experiment seed).")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed of the random initialisation, 0..2**32-1 (None: the experiment seed).",
+    )
 
 
 @dataclass(frozen=True)

@@ -153,11 +153,12 @@ def parse_yaml(text: str, shown: str) -> Any:
         raise refuse(f"invalid YAML: {problem}", where) from None
     except yaml.reader.ReaderError as error:  # a character YAML does not allow
         line = text.count("\n", 0, error.position) + 1
-        raise refuse(f"invalid YAML: {error.reason} (character {error.character!r})", shown, line) from None
+        char = chr(error.character) if isinstance(error.character, int) else error.character
+        raise refuse(f"invalid YAML: {error.reason} (character {char!r})", shown, line) from None
     except yaml.YAMLError as error:
         raise refuse(f"invalid YAML: {str(error).splitlines()[0]}", shown) from None
     except ValueError as error:  # e.g. an integer longer than Python's digit limit
-        raise refuse(f"a value cannot be read: {error}", shown) from None
+        raise refuse(f"a value cannot be read: {str(error).split(';')[0]}", shown) from None
 
 
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
@@ -191,7 +192,7 @@ def parse_json(text: str, shown: str) -> Any:
     except json.JSONDecodeError as error:
         raise refuse(f"invalid JSON: {error.msg}", f"{shown}:{error.lineno}:{error.colno}") from None
     except (ValueError, RecursionError) as error:
-        raise refuse(f"a value cannot be read: {error}", shown) from None
+        raise refuse(f"a value cannot be read: {str(error).split(';')[0]}", shown) from None
 
 
 def read_text(path: Path, shown: str) -> str:

@@ -189,6 +189,8 @@ class LoadedConfig:
     defaulted: dict[Path_, str]
     #: Placeholders that cannot be substituted (a variable without default that is unset, an unknown name).
     problems: list[Problem]
+    #: Config paths of those placeholders (other problems under them are consequences, not reported).
+    unsubstituted: set[Path_] = field(default_factory=set)
 
 
 def _substitute_all(value: Any, path: Path_, loaded: LoadedConfig, environ: Mapping[str, str]) -> Any:
@@ -200,6 +202,8 @@ def _substitute_all(value: Any, path: Path_, loaded: LoadedConfig, environ: Mapp
         return value
     result = substitute(value, environ)
     dotted = format_loc(path)
+    if result.missing or result.unknown:
+        loaded.unsubstituted.add(path)
     for name in result.defaulted:
         loaded.defaulted[path] = name
     for name in result.missing:
@@ -355,7 +359,6 @@ def load_plan(
     loaded = load_config(path, overrides, allow_python)
     raw = loaded.raw
     problems = list(loaded.problems)
-    blocked = {parse_path(problem.path) if problem.path else () for problem in loaded.problems}
     grid_issues = sweep_issues(raw)
     grid: dict[str, list[Any]] = {} if grid_issues else (raw.get("sweep") or {})
     base = {key: value for key, value in raw.items() if key != "sweep"}
@@ -384,7 +387,7 @@ def load_plan(
             if experiment is not None and found_here:
                 experiment = None
         for issue in found_here:
-            if not any(issue[2][: len(b)] == b for b in blocked):
+            if not any(issue[2][: len(b)] == b for b in loaded.unsubstituted):
                 found.setdefault(issue, []).append(number)
         results.append((point_label(point) if grid else "", point, experiment))
     for (issue_path, message, at), numbers in found.items():

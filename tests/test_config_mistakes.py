@@ -301,6 +301,14 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], list[str]]] = {
             " it, or --set work_dir=..."
         ],
     ),
+    "variable unset in a number field": (  # the consequence (seed is not a number) is not reported on top
+        {"exp.yaml": PRETRAIN + 'seed: "{{$SSLREG_TEST_UNSET}}"\n'},
+        [],
+        [
+            "exp.yaml: seed: $SSLREG_TEST_UNSET is not set and {{$SSLREG_TEST_UNSET}} has no default:"
+            " set it, or --set seed=..."
+        ],
+    ),
     "unknown placeholder": (
         {"exp.yaml": PRETRAIN + 'work_dir: "{{ fileDirnme }}"\n'},
         [],

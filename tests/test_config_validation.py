@@ -144,6 +144,16 @@ def test_every_dataset_is_checked_with_hints_for_defaults_in_use(registry, capsy
     assert (code, err) == (0, [])
 
 
+def test_a_root_whose_variable_is_unset_is_one_problem(registry, capsys):
+    Path("exp.yaml").write_text(PRETRAIN.replace(":/nonexistent/yfcc", "") + "name: x\n")
+    code, err, _ = validate("exp.yaml", capsys=capsys)
+    assert code == 2
+    assert err == [
+        "sslreg: error: exp.yaml: pretrain.data.root: $SSLREG_T_ROOT is not set and {{$SSLREG_T_ROOT}} has no default:"
+        " set it, or --set pretrain.data.root=..."
+    ]
+
+
 def test_data_checks_can_be_skipped_for_the_schema_only(registry):
     Path("exp.yaml").write_text(PRETRAIN + PROBE)
     with pytest.raises(ValueError):

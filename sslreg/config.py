@@ -28,7 +28,6 @@ from sslreg.configfile import CODE_KEYS, parse_value, plain_tree, read_file
 from sslreg.experiment import (
     ConfigError,
     ExperimentConfig,
-    Issue,
     Path_,
     PathError,
     check_experiment,
@@ -120,7 +119,7 @@ class _Composer:
                 what = f"${result.missing[0]} is not set" if result.missing else f"unknown {result.unknown[0]}"
                 raise refuse(f"{what} in {name.text!r}", shown, path="_base_")
             name = str(result.value)
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name or "\0" in name:
             raise refuse(f"expected a file name or a list of file names (got {name!r})", shown, path="_base_")
         return Path(os.path.abspath(path.parent / name))
 
@@ -292,7 +291,7 @@ def _data_issues(
     issues = []
     for path, kind, config in resolved:
         if kind == "dataset":
-            key = f"{config.name}\0{config.model_dump_json()}"
+            key = repr(config)
             if key not in cache:
                 cls = registry.get("dataset", config.name).cls
                 try:
@@ -301,7 +300,7 @@ def _data_issues(
                     cache[key] = [f"check() of dataset {config.name!r} failed: {type(error).__name__}: {error}"]
             lines = cache[key]
         elif kind == "backbone" and isinstance(config, BackboneConfig) and config.weights:
-            lines = [] if Path(config.weights).is_file() else [f"weights {config.weights!r}: no such file"]
+            lines = [] if os.path.isfile(config.weights) else [f"weights {config.weights!r}: no such file"]
         else:
             continue
         for line in lines:
@@ -358,57 +357,54 @@ def load_plan(
     """
     loaded = load_config(path, overrides, allow_python)
     raw = loaded.raw
-    problems = list(loaded.problems)
     grid_issues = sweep_issues(raw)
+    problems = loaded.problems + [Problem(m, format_loc(p), _lookup(loaded.origins, p)) for p, m in grid_issues]
     grid: dict[str, list[Any]] = {} if grid_issues else (raw.get("sweep") or {})
     base = {key: value for key, value in raw.items() if key != "sweep"}
-    origins = dict(loaded.origins)
-    problems.extend(Problem(m, format_loc(p), _lookup(origins, p)) for p, m in grid_issues)
     key_paths = {key: set_path(copy.deepcopy(base), key, values[0]) for key, values in grid.items()}
-    for key, walked in key_paths.items():
-        origins[walked] = _lookup(loaded.origins, ("sweep", key))
+    origins = {**loaded.origins, **{at: _lookup(loaded.origins, ("sweep", key)) for key, at in key_paths.items()}}
     combos = list(itertools.product(*(range(len(values)) for values in grid.values())))
-    found: dict[tuple[Path_, str, Path_], list[int]] = {}
-    results: list[tuple[str, dict[str, Any], ExperimentConfig | None]] = []
+    found: dict[tuple[Path_, str, Path_], list[int]] = {}  # (path, message, option path) -> sweep point numbers
+    points: list[tuple[str, dict[str, Any], ExperimentConfig]] = []
     cache: dict[str, list[str]] = {}
     for number, combo in enumerate(combos):
         config = copy.deepcopy(base) if grid else base
-        point = {}
-        defaulted = dict(loaded.defaulted)
-        for key, index in zip(grid, combo):
-            point[key] = grid[key][index]
-            set_path(config, key_paths[key], copy.deepcopy(grid[key][index]))
-            if ("sweep", key, index) in loaded.defaulted:
-                defaulted[key_paths[key]] = loaded.defaulted[("sweep", key, index)]
+        point = {key: grid[key][index] for key, index in zip(grid, combo)}
+        for key, value in point.items():
+            set_path(config, key_paths[key], copy.deepcopy(value))
         experiment, issues, resolved = check_experiment(config, registry)
-        found_here: list[tuple[Path_, str, Path_]] = [(p, m, p) for p, m in issues]
+        found_here = [(p, m, p) for p, m in issues]
         if check_data:
-            found_here += _data_issues(resolved, registry, defaulted, cache)
-            if experiment is not None and found_here:
-                experiment = None
-        for issue in found_here:
-            if not any(issue[2][: len(b)] == b for b in loaded.unsubstituted):
+            found_here += _data_issues(resolved, registry, _defaults_at(loaded, key_paths, combo), cache)
+        for issue in dict.fromkeys(found_here):
+            if not any(issue[2][: len(at)] == at for at in loaded.unsubstituted):  # consequences of those
                 found.setdefault(issue, []).append(number)
-        results.append((point_label(point) if grid else "", point, experiment))
+        if experiment is not None and not found_here:
+            points.append((point_label(point) if grid else "", point, experiment))
     for (issue_path, message, at), numbers in found.items():
-        numbers = sorted(set(numbers))
         suffix = "" if len(numbers) == len(combos) else f" ({_where(numbers, grid, combos)})"
         problems.append(Problem(message + suffix, format_loc(issue_path), _lookup(origins, at)))
     if problems:
         raise ConfigProblems(problems)
-    unresolved = {format_loc(p): name for p, name in loaded.defaulted.items() if p[:1] != ("sweep",)}
-    for key, walked in key_paths.items():
-        for index in range(len(grid[key])):
-            if ("sweep", key, index) in loaded.defaulted:
-                unresolved.setdefault(format_loc(walked), loaded.defaulted[("sweep", key, index)])
-    points = [(label, point, experiment) for label, point, experiment in results if experiment is not None]
-    return Plan(str(path), raw, points, unresolved)
+    unresolved: dict[Path_, str] = {}
+    for combo in combos:
+        unresolved.update(_defaults_at(loaded, key_paths, combo))
+    return Plan(str(path), raw, points, {format_loc(at): name for at, name in unresolved.items()})
+
+
+def _defaults_at(loaded: LoadedConfig, key_paths: dict[str, Path_], combo: tuple[int, ...]) -> dict[Path_, str]:
+    """Placeholder defaults in use at one sweep point (by config path): the config's, and the swept values'."""
+    defaulted = {at: name for at, name in loaded.defaulted.items() if at[:1] != ("sweep",)}
+    for (key, at), index in zip(key_paths.items(), combo):
+        name = loaded.defaulted.get(("sweep", key, index))
+        if name:
+            defaulted[at] = name
+    return defaulted
 
 
 __all__ = [
     "ALLOW_PYTHON_ENV",
     "ConfigError",
-    "Issue",
     "LoadedConfig",
     "Plan",
     "load_config",

@@ -18,11 +18,11 @@ from typing import Any
 import yaml
 
 from sslreg.placeholders import Placeholder
-from sslreg.problems import ConfigProblems, format_loc, refuse
+from sslreg.problems import ConfigProblems, describe_type, format_loc, refuse
 
 MAX_BYTES = 1 << 20  # 1 MiB per file
 MAX_DEPTH = 64  # nested mappings/lists, aliases included
-MAX_NODES = 100_000  # values in one file once aliases are expanded
+MAX_NODES = 1_000_000  # values in one file once aliases are expanded (a 1 MiB file has fewer without them)
 #: mmengine keys that import or execute code when a config is loaded or built; sslreg refuses them.
 CODE_KEYS = {
     "custom_imports": "mmengine imports the Python modules it names",
@@ -97,17 +97,21 @@ def _check_graph(root: yaml.Node, shown: str) -> None:
     One iterative pass over the node graph; sizes and depths are memoised per node, so shared (aliased) nodes
     are counted as often as they would be copied without being copied.
     """
-    done: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, depth)
+    done: dict[int, tuple[int, int]] = {}  # id(collection node) -> (expanded size, depth)
     open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, finished = stack.pop()
         key = id(node)
-        if finished:
+        if isinstance(node, yaml.ScalarNode):
+            done[key] = (1, 1)
+        elif finished:
             open_nodes.discard(key)
-            children = [done[id(child)] for child in _children(node)]
-            size = 1 + sum(size for size, _ in children)
-            depth = 1 + max((depth for _, depth in children), default=0)
+            size, depth = 1, 1
+            for child in _children(node):
+                child_size, child_depth = done[id(child)]
+                size += child_size
+                depth = max(depth, child_depth + 1)
             if size > MAX_NODES:
                 raise refuse(
                     f"expands to more than {MAX_NODES:,} values (through aliases); refusing it",
@@ -126,7 +130,11 @@ def _check_graph(root: yaml.Node, shown: str) -> None:
                 raise refuse("an alias refers to a value that contains it; refusing it", shown, _line(node.start_mark))
             open_nodes.add(key)
             stack.append((node, True))
-            stack.extend((child, False) for child in _children(node) if id(child) not in done)
+            for child in _children(node):
+                if isinstance(child, yaml.ScalarNode):
+                    done[id(child)] = (1, 1)
+                elif id(child) not in done:
+                    stack.append((child, False))
 
 
 def parse_yaml(text: str, shown: str) -> Any:
@@ -274,7 +282,7 @@ def read_file(path: Path, shown: str, allow_python: bool) -> dict[str, Any]:
     if data is None:
         raise refuse("empty config; expected a mapping of options", shown)
     if not isinstance(data, dict):
-        raise refuse(f"expected a mapping of options at the top level (got {_kind(data)})", shown)
+        raise refuse(f"expected a mapping of options at the top level (got {describe_type(data)})", shown)
     try:
         return plain_tree(data, path, shown)
     except RecursionError:  # only a Python config can nest this deep
@@ -294,12 +302,6 @@ def parse_value(text: str, where: str) -> Any:
         if error.records[0].message.startswith("invalid YAML"):
             return text
         raise
-
-
-def _kind(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a bool"}.get(
-        type(value), type(value).__name__
-    )
 
 
 __all__ = ["CODE_KEYS", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "parse_value", "read_file"]

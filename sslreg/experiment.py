@@ -27,7 +27,7 @@ from sslreg.dataset import DatasetConfig, DataSpec
 from sslreg.errors import ConfigError
 from sslreg.evaluator import EvaluatorConfig
 from sslreg.pretext import PretextConfig
-from sslreg.problems import ConfigProblems, Problem, format_loc
+from sslreg.problems import ConfigProblems, Problem, describe_type, format_loc
 from sslreg.registry import KINDS, Registry, UnknownComponent
 
 #: Seeds go to numpy and torch; both accept 0 .. 2**32 - 1.
@@ -148,10 +148,8 @@ def parse_path(dotted: str) -> Path_:
     return tuple(parts)
 
 
-def _describe(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a bool", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
-    )
+def _is_index(part: Any) -> bool:
+    return isinstance(part, int) or (part.isascii() and part.isdigit())
 
 
 def set_path(raw: dict[str, Any], dotted: str | Path_, value: Any) -> Path_:
@@ -167,7 +165,7 @@ def set_path(raw: dict[str, Any], dotted: str | Path_, value: Any) -> Path_:
         last = position == len(parts) - 1
         here = format_loc(walked) or "the config"
         if isinstance(node, list):
-            if isinstance(part, str) and not part.isdigit():
+            if not _is_index(part):
                 raise PathError(f"{here} is a list: use an index 0..{len(node) - 1}, not {part!r}")
             index = int(part)
             if index >= len(node):
@@ -178,11 +176,11 @@ def set_path(raw: dict[str, Any], dotted: str | Path_, value: Any) -> Path_:
             key = str(part)
             if not last and key not in node:
                 following = parts[position + 1]
-                if isinstance(following, int) or following.isdigit():
+                if _is_index(following):
                     raise PathError(f"{format_loc([*walked, key])} is not in the config, so it has no item {following}")
                 node[key] = {}
         else:
-            raise PathError(f"{here} is {_describe(node)}, not a mapping or a list")
+            raise PathError(f"{here} is {describe_type(node)}, not a mapping or a list")
         walked.append(key)
         if last:
             node[key] = value
@@ -200,32 +198,33 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+def _step(annotation: Any, part: Any) -> Any:
+    """The type of ``part`` (a field name, list index or mapping key) inside a value of type ``annotation``."""
+    annotation = _unwrap(annotation)
+    if _is_model(annotation):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field else None
+    origin = get_origin(annotation)
+    args = [arg for arg in get_args(annotation) if arg is not Ellipsis]
+    if origin in (Union, types.UnionType):
+        return next((found for arm in args if (found := _step(arm, part)) is not None), None)
+    if origin in (list, tuple, set, frozenset, Sequence) and isinstance(part, int) and args:
+        return args[min(part, len(args) - 1)]
+    if origin in (dict, Mapping) and args:
+        return args[-1]
+    return None
+
+
 def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | None:
     """The pydantic model that owns the last element of ``loc``, for did-you-mean on unknown keys."""
     annotation: Any = model
     for part in loc:
-        annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
-            if field is None:
-                return None
-            annotation = field.annotation
-            continue
-        arms = [_unwrap(arm) for arm in get_args(annotation)] or [annotation]
-        inner = [arm for arm in arms if get_origin(arm) in (list, dict, tuple) or _is_model(arm)]
-        if not inner:
+        annotation = _step(annotation, part)
+        if annotation is None:
             return None
-        chosen = inner[0]
-        annotation = get_args(chosen)[-1] if get_origin(chosen) in (list, dict, tuple) else chosen
-        if _is_model(annotation) and not isinstance(part, int):
-            field = annotation.model_fields.get(str(part))
-            annotation = field.annotation if field else None
     annotation = _unwrap(annotation)
-    if _is_model(annotation):
-        return annotation
-    arms = [_unwrap(arm) for arm in get_args(annotation)]
-    models = [arm for arm in arms if _is_model(arm)]
-    return models[0] if models else None
+    arms = [_unwrap(arm) for arm in get_args(annotation)] if get_origin(annotation) in (Union, types.UnionType) else []
+    return next((arm for arm in [annotation, *arms] if _is_model(arm)), None)
 
 
 def _is_model(annotation: Any) -> bool:
@@ -420,7 +419,7 @@ def check_experiment(
     Config)); the last lets callers check the data of each dataset even when something else is wrong.
     """
     if not isinstance(raw, dict):
-        return None, [((), f"expected a mapping of options at the top level (got {_describe(raw)})")], []
+        return None, [((), f"expected a mapping of options at the top level (got {describe_type(raw)})")], []
     checker = _Checker(registry)
     shaped = dict(raw)
     found: dict[Path_, ComponentConfig | None] = {}
@@ -476,7 +475,7 @@ def sweep_issues(raw: dict[str, Any]) -> list[Issue]:
     if not grid:
         return []
     if not isinstance(grid, dict):
-        return [(("sweep",), f"expected a mapping of dotted path -> list of values (got {_describe(grid)})")]
+        return [(("sweep",), f"expected a mapping of dotted path -> list of values (got {describe_type(grid)})")]
     issues: list[Issue] = []
     base = {key: value for key, value in raw.items() if key != "sweep"}
     total = 1

@@ -17,6 +17,16 @@ def format_loc(loc: Sequence[Any]) -> str:
     return text
 
 
+def describe_type(value: Any) -> str:
+    """'a mapping', 'a list', 'a string', 'a number', ... for messages about a value of the wrong kind."""
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, (int, float)):
+        return "a number"
+    names = {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
 def one_line(text: str) -> str:
     """``text`` with line breaks escaped, so a problem (or a file name holding a newline) stays one line."""
     return text.replace("\r", "\\r").replace("\n", "\\n")
@@ -63,4 +73,4 @@ def problem_records(error: ConfigError) -> list[Problem]:
     return [Problem(one_line(line), source=error.source) for line in error.problems]
 
 
-__all__ = ["ConfigProblems", "Problem", "format_loc", "one_line", "problem_records", "refuse"]
+__all__ = ["ConfigProblems", "Problem", "describe_type", "format_loc", "one_line", "problem_records", "refuse"]

@@ -114,3 +114,11 @@ def test_an_override_replaces_a_placeholder_that_cannot_resolve(here, capsys):
         " or --set work_dir=..."
     ]
     assert main(["validate", "exp.yaml", "--set", "work_dir=runs/x"]) == 0
+
+
+def test_placeholders_in_sweep_values(here):
+    (here / "exp.yaml").write_text(PRETRAIN + "sweep: {pretrain.data.crop_size: ['{{$SSLREG_T_N:64}}', 96]}\n")
+    plan = load_plan("exp.yaml", get_registry())
+    assert [point for _, point, _ in plan.points] == [{"pretrain.data.crop_size": 64}, {"pretrain.data.crop_size": 96}]
+    assert [experiment.pretrain.data.crop_size for _, _, experiment in plan.points] == [64, 96]
+    assert plan.unresolved == {"pretrain.data.crop_size": "SSLREG_T_N"}

@@ -12,11 +12,10 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
-import itertools
 import json
 import re
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
@@ -502,22 +501,6 @@ def sweep_issues(raw: dict[str, Any]) -> list[Issue]:
     return issues
 
 
-def sweep_points(raw: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """Every combination of the ``sweep`` grid as (point {path: value}, full config dict without ``sweep``).
-
-    Call :func:`sweep_issues` first: a path that does not fit raises PathError here.
-    """
-    grid = raw.get("sweep") or {}
-    keys = list(grid)
-    base = {key: value for key, value in raw.items() if key != "sweep"}
-    for values in itertools.product(*(grid[key] for key in keys)):
-        point = dict(zip(keys, values))
-        config = copy.deepcopy(base)
-        for key, value in point.items():
-            set_path(config, key, copy.deepcopy(value))
-        yield point, config
-
-
 def point_label(point: dict[str, Any]) -> str:
     """A unique, readable, file-system-safe folder name for one sweep point, e.g. 'subset=100_resnet18-1a2b3c4d'.
 
@@ -552,6 +535,5 @@ __all__ = [
     "point_label",
     "set_path",
     "sweep_issues",
-    "sweep_points",
     "validate_experiment",
 ]

@@ -27,7 +27,12 @@ class BackboneConfig(ComponentConfig):
         description="Local file to load (sslreg trunk.pth/checkpoint, torchvision or other self-supervised state"
         " dicts; prefixes such as module.encoder_q. are mapped). Never downloaded.",
     )
-    seed: int | None = Field(None, description="Seed for the random initialisation (None: the experiment seed).")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed of the random initialisation, 0..2**32-1 (None: the experiment seed).",
+    )
     input: InputContract | None = Field(
         None,
         description="How images enter the trunk (None: from the weights file, else the pretext task, else ImageNet"

@@ -244,13 +244,31 @@ def _load_plan(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """sslreg validate FILE: check a config against every component's options; no work is done."""
-    plan = _load_plan(args)
+    """sslreg validate FILE: check a config (every sweep point, and the data it names); no work is done.
+
+    With --json, stdout gets one JSON object either way: {"ok": true, "points": [...]} or, with exit code 2,
+    {"ok": false, "problems": [{"path", "message", "source", "line"}, ...]}.
+    """
+    from sslreg.problems import Problem, problem_records
+
+    try:
+        plan = _load_plan(args)
+    except UserError as error:
+        if not args.json:
+            raise
+        records = problem_records(error) if isinstance(error, ConfigError) else [Problem(str(error), source=args.file)]
+        _print_json({"ok": False, "problems": [record.as_json() for record in records]})
+        return 2
     if args.json:
-        _print_json([{"point": point, "config": exp.model_dump(mode="json")} for _, point, exp in plan.points])
+        points = [
+            {"label": label, "point": point, "config": exp.model_dump(mode="json")} for label, point, exp in plan.points
+        ]
+        _print_json({"ok": True, "points": points, "unresolved": plan.unresolved})
         return 0
     runs = f"{len(plan.points)} sweep points" if plan.is_sweep else "1 run"
     print(f"{args.file}: OK ({runs})")
+    for path, name in plan.unresolved.items():
+        print(f"  {path}: ${name} is not set; using the config's default")
     return 0
 
 

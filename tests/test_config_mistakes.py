@@ -374,6 +374,7 @@ def test_problems_of_several_kinds_come_together(tmp_path, monkeypatch, capsys):
             "bacth: unknown option",
             "evaluate[0].test: Input should be a valid dictionary or instance of DataSpec (got 5)",
             "evaluate[0].bogus: unknown option",
+            "evaluate[0].train.root: required option is missing",
             "evaluate[0].train.rot: unknown option; did you mean 'root'?",
             "evaluate[1].train.name: unknown dataset 'embedded_shapez'; did you mean 'embedded_shapes' or"
             " 'embedded_photos'?",

@@ -44,7 +44,15 @@ def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Coloriz
         raise UserError(
             f"colorize: {str(path)!r} was trained with pretext {pretext_options.get('name')!r}, not colorization"
         )
+    head_bins = weights.get("head.ab_bins") if isinstance(weights, dict) else None
+    if "bins" not in pretext_options:  # written before the option existed, when the 262 sRGB bins were the only set
+        pretext_options["bins"] = "zhang313" if head_bins is not None and len(head_bins) == 313 else "srgb262"
     task = registry.build("pretext", pretext_options)
+    if head_bins is not None and tuple(head_bins.shape) != (task.num_bins, 2):
+        raise UserError(
+            f"colorize: {str(path)!r} has a head over {head_bins.shape[0]} ab bins, but its config says"
+            f" bins: {task.config.bins} (Q = {task.num_bins})"
+        )
     trunk = build_trunk(registry, backbone_options, seed=0, contract=task.input_contract())
     model = task.build_model(trunk)
     model.load_state_dict(weights)

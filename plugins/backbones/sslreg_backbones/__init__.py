@@ -1,4 +1,4 @@
-"""sslreg-backbones: AlexNet (BatchNorm CaffeNet, Jigsaw AlexNet) and ResNet trunks with per-layer feature taps (the capacity axis)."""
+"""sslreg-backbones: AlexNet (CaffeNet, Jigsaw AlexNet) and ResNet trunks with per-layer taps (the capacity axis)."""
 
 from __future__ import annotations
 
@@ -22,4 +22,14 @@ def sslreg_register(register: Callable[[type], None]) -> None:
         register(cls)
 
 
-__all__ = ["BACKBONES", "AlexNet", "AlexNetJigsaw", "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet50W2", "ResNet101"]
+__all__ = [
+    "BACKBONES",
+    "AlexNet",
+    "AlexNetJigsaw",
+    "ResNet",
+    "ResNet18",
+    "ResNet34",
+    "ResNet50",
+    "ResNet50W2",
+    "ResNet101",
+]

@@ -34,7 +34,7 @@ ALEXNET_JIGSAW_STRIDES: dict[str, int] = {"conv1": 2, "conv2": 4, "conv3": 8, "c
 
 
 class AlexNetJigsaw(Trunk):
-    """The paper's Jigsaw AlexNet (conv1 k11 s2, LRN after conv1/conv2, BatchNorm on conv3..conv5); taps conv1..conv5."""
+    """The paper's Jigsaw AlexNet (conv1 k11 s2, LRN after conv1/conv2, BN on conv3..conv5); taps conv1..conv5."""
 
     name = "alexnet_jigsaw"
     Config: ClassVar[type[AlexNetConfig]] = AlexNetConfig

@@ -16,7 +16,13 @@ from sslreg.cli import main
 from sslreg.pooling import pool_features
 
 #: The reference benchmark's Jigsaw AlexNet pooling (kernel, stride) per layer, and its pooled grid.
-JIGSAW_ALEXNET_TABLE = {"conv1": (28, 9, 10), "conv2": (24, 6, 6), "conv3": (14, 3, 5), "conv4": (14, 3, 5), "conv5": (16, 2, 6)}
+JIGSAW_ALEXNET_TABLE = {
+    "conv1": (28, 9, 10),
+    "conv2": (24, 6, 6),
+    "conv3": (14, 3, 5),
+    "conv4": (14, 3, 5),
+    "conv5": (16, 2, 6),
+}
 CHANNELS = {"conv1": 96, "conv2": 256, "conv3": 384, "conv4": 384, "conv5": 256}
 
 
@@ -35,9 +41,7 @@ def test_layout_is_the_jigsaw_alexnet_not_caffenet(jigsaw_alexnet) -> None:
     assert net.conv2.groups == net.conv4.groups == net.conv5.groups == 2
 
 
-@pytest.mark.parametrize(
-    ("size", "sides", "pool5"), [(227, (109, 54, 27, 27, 27), 13), (64, (27, 13, 6, 6, 6), 3)]
-)
+@pytest.mark.parametrize(("size", "sides", "pool5"), [(227, (109, 54, 27, 27, 27), 13), (64, (27, 13, 6, 6, 6), 3)])
 def test_maps_at_protocol_size_and_tile_size(jigsaw_alexnet, size, sides, pool5) -> None:
     with torch.no_grad():
         features = jigsaw_alexnet(torch.randn(2, 3, size, size), "all")
@@ -99,7 +103,9 @@ def test_layer4_stride_keeps_parameters_and_defaults() -> None:
     assert default.config.layer4_stride == 2 and default.layer_strides["res5"] == 32
     assert default.pool_specs["res5"].kernel == 6
     # same parameters (so the same weights load into either), only the res5 map size differs
-    assert {k: v.shape for k, v in default.state_dict().items()} == {k: v.shape for k, v in stride1.state_dict().items()}
+    assert {k: v.shape for k, v in default.state_dict().items()} == {
+        k: v.shape for k, v in stride1.state_dict().items()
+    }
     with torch.no_grad():
         assert stride1(torch.randn(1, 3, 64, 64), "res5")["res5"].shape[-1] == 4
 

@@ -34,7 +34,9 @@ def test_describe_lists_layers_channels_strides_and_pooled_dims(name: str) -> No
     facts = get_registry().get("backbone", name).cls.describe()
     layers = facts["layers"]
     assert list(layers) == (
-        ["conv1", "conv2", "conv3", "conv4", "conv5"] if name.startswith("alexnet") else ["res1", "res2", "res3", "res4", "res5"]
+        ["conv1", "conv2", "conv3", "conv4", "conv5"]
+        if name.startswith("alexnet")
+        else ["res1", "res2", "res3", "res4", "res5"]
     )
     assert facts["parameters"] > 1_000_000
     if name == "resnet50":

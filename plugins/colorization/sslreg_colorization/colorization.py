@@ -76,9 +76,7 @@ class ColorizationConfig(PretextConfig):
     @model_validator(mode="after")
     def _check_sizes(self) -> ColorizationConfig:
         if self.image_size % self.target_stride:
-            raise ValueError(
-                f"image_size {self.image_size} must be a multiple of target_stride {self.target_stride}"
-            )
+            raise ValueError(f"image_size {self.image_size} must be a multiple of target_stride {self.target_stride}")
         if self.resize is not None and self.resize < self.image_size:
             raise ValueError(f"resize ({self.resize}) must be ≥ image_size ({self.image_size}), or null")
         return self
@@ -153,9 +151,7 @@ class Colorization(PretextTask):
         counts = prior_lib.load_counts(prior_lib.priors_cache_path(cache_dir, name), bins) if name else None
         if counts is None:
             sample = itertools.islice(images, self.config.prior_max_images)
-            counts = prior_lib.count_priors(
-                sample, bins, self.config.prior_max_pixels, self.config.gray_threshold
-            )
+            counts = prior_lib.count_priors(sample, bins, self.config.prior_max_pixels, self.config.gray_threshold)
             if counts.num_images == 0:
                 raise UserError(
                     "colorization.prepare: no colour training images were given for the colour priors"

@@ -117,7 +117,7 @@ def backbone_classes() -> dict[str, type]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("trunk_name", ["resnet18", "alexnet"])
+@pytest.mark.parametrize("trunk_name", ["resnet18", "alexnet", "alexnet_jigsaw"])
 def test_real_trunks(make_task, photos, trunk_name: str) -> None:
     """ResNet and AlexNet trunks from sslreg-backbones at a small tile size (slow: importing it takes seconds)."""
     classes = backbone_classes()

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sslreg import PoolSpec
@@ -31,6 +32,30 @@ ALEXNET_JIGSAW_POOL_SPECS: dict[str, PoolSpec] = {
     "conv5": PoolSpec(kernel=16, stride=2, padding=0, grid=6),
 }
 ALEXNET_JIGSAW_STRIDES: dict[str, int] = {"conv1": 2, "conv2": 4, "conv3": 8, "conv4": 8, "conv5": 8}
+
+
+class LocalResponseNorm(nn.Module):
+    """Caffe's across-channel LRN, x / (k + alpha/size * sum of x^2 over ``size`` neighbouring channels)^beta.
+
+    The same numbers as ``nn.LocalResponseNorm``, but the window sum is a few shifted additions: torch's version
+    sums with ``avg_pool3d``, whose CUDA backward refuses to run under ``torch.use_deterministic_algorithms``
+    (the runner's default).
+    """
+
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        squares = F.pad(x.square(), (0, 0, 0, 0, self.size // 2, (self.size - 1) // 2))
+        window = squares[:, 0:channels]
+        for shift in range(1, self.size):
+            window = window + squares[:, shift : shift + channels]
+        return x / (self.k + (self.alpha / self.size) * window).pow(self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class AlexNetJigsaw(Trunk):
@@ -58,7 +83,7 @@ class AlexNetJigsaw(Trunk):
             self.bn5 = nn.BatchNorm2d(256)
             self.relu = nn.ReLU(inplace=True)
             self.pool = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-            self.lrn = nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75)  # Caffe's LRN: alpha is divided by size
+            self.lrn = LocalResponseNorm(size=5, alpha=1e-4, beta=0.75)  # Caffe's LRN: alpha is divided by size
             self.reset_parameters()
             nn.init.zeros_(self.conv1.bias)
             nn.init.zeros_(self.conv2.bias)

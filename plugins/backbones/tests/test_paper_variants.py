@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sslreg_backbones import AlexNetJigsaw, ResNet18, ResNet50
+from sslreg_backbones.alexnet_jigsaw import LocalResponseNorm
 from torch import nn
 
 from sslreg.cli import main
@@ -37,8 +38,24 @@ def test_layout_is_the_jigsaw_alexnet_not_caffenet(jigsaw_alexnet) -> None:
     assert net.conv1.bias is not None and net.conv2.bias is not None  # no BatchNorm after conv1/conv2 ...
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     assert [m.num_features for m in norms] == [384, 384, 256]  # ... BatchNorm on conv3..conv5 only
-    assert isinstance(net.lrn, nn.LocalResponseNorm) and (net.lrn.size, net.lrn.alpha, net.lrn.beta) == (5, 1e-4, 0.75)
+    assert (net.lrn.size, net.lrn.alpha, net.lrn.beta, net.lrn.k) == (5, 1e-4, 0.75, 1.0)
     assert net.conv2.groups == net.conv4.groups == net.conv5.groups == 2
+
+
+def test_lrn_equals_torchs_and_runs_backward_under_deterministic_algorithms() -> None:
+    x = torch.randn(2, 96, 7, 7, generator=torch.Generator().manual_seed(0)) * 30  # large enough for LRN to bite
+    x.requires_grad_(True)
+    ours, reference = LocalResponseNorm(5, 1e-4, 0.75), nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)
+    torch.testing.assert_close(ours(x), reference(x))
+    grad = torch.randn_like(x)
+    torch.testing.assert_close(torch.autograd.grad(ours(x), x, grad)[0], torch.autograd.grad(reference(x), x, grad)[0])
+    assert not torch.allclose(ours(x), x)
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)  # no avg_pool3d (whose CUDA backward would refuse), only additions
+    try:
+        ours(x).sum().backward()
+    finally:
+        torch.use_deterministic_algorithms(was)
 
 
 @pytest.mark.parametrize(("size", "sides", "pool5"), [(227, (109, 54, 27, 27, 27), 13), (64, (27, 13, 6, 6, 6), 3)])

@@ -11,6 +11,31 @@ from torch import nn
 from sslreg import Backbone, PretextModel
 
 
+def _averaging_matrix(size_in: int, size_out: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(size_out, size_in) weights of 1-D adaptive average pooling (bins as torch's: floor start, ceil end)."""
+    matrix = torch.zeros(size_out, size_in, device=device, dtype=dtype)
+    for index in range(size_out):
+        start, end = (index * size_in) // size_out, -((-(index + 1) * size_in) // size_out)
+        matrix[index, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+class AdaptiveAvgPool(nn.Module):
+    """Adaptive average pooling to ``size`` x ``size`` as two matrix products: equal to nn.AdaptiveAvgPool2d, but
+    with a deterministic backward on CUDA (AdaptiveAvgPool2d's raises under torch.use_deterministic_algorithms)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size == 1:
+            return x.mean(dim=(-2, -1), keepdim=True)
+        rows = _averaging_matrix(x.shape[-2], self.size, x.device, x.dtype)
+        cols = _averaging_matrix(x.shape[-1], self.size, x.device, x.dtype)
+        return torch.einsum("ih,nchw,jw->ncij", rows, x, cols)
+
+
 class JigsawHead(nn.Module):
     """Per tile: pool + flatten + fc (``tile_dim``, the paper's fc6) [+ BatchNorm] + ReLU; the tiles' features
     concatenated in tile order; fc (``hidden_dim``, fc7; 0 skips it as VISSL's ResNet head); fc (|P|).
@@ -35,7 +60,7 @@ class JigsawHead(nn.Module):
         super().__init__()
         self.num_tiles = num_tiles
         self.pool = (
-            nn.AdaptiveAvgPool2d(pool_size) if pool == "avg" else nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
+            AdaptiveAvgPool(pool_size) if pool == "avg" else nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         )
         fc6: list[nn.Module] = [nn.Linear(in_channels * pool_size * pool_size, tile_dim)]
         if tile_bn:

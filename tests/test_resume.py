@@ -15,6 +15,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 import runner_helpers as helpers
 
+from sslreg.cli import run_guarded
 from sslreg.config import load_plan
 from sslreg.runner import run_plan
 
@@ -31,7 +32,7 @@ def write_config(tmp_path: Path, work_dir: Path) -> Path:
 
 def run_in_process(config: Path) -> int:
     registry = helpers.make_registry()
-    return run_plan(load_plan(config, registry), registry)
+    return run_guarded(lambda: run_plan(load_plan(config, registry), registry))
 
 
 def trunk(work_dir: Path) -> dict[str, torch.Tensor]:
@@ -69,7 +70,12 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, capsys):
     # keep_checkpoints=1: only the final epoch's checkpoint is left
     assert sorted(p.name for p in killed.glob("epoch_*.pth")) == ["epoch_4.pth"]
 
-    before = {p.name: p.stat().st_mtime_ns for p in killed.iterdir() if p.is_file()}
+    # a finished run writes nothing again (only its log and the lock file's holder pid are touched)
+    def files() -> dict[str, int]:
+        touched = {"sslreg.log", "sslreg.lock"}
+        return {p.name: p.stat().st_mtime_ns for p in killed.rglob("*") if p.is_file() and p.name not in touched}
+
+    before = files()
     assert run_in_process(config) == 0
     assert "already finished" in capsys.readouterr().out
-    assert {p.name: p.stat().st_mtime_ns for p in killed.iterdir() if p.is_file()} == before
+    assert files() == before

@@ -152,7 +152,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
         publish(temporary, path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
-        raise with_filename(error, path)
+        raise with_filename(error, path) from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -140,9 +140,7 @@ def differences(old: Any, new: Any, path: str = "") -> list[str]:
 def has_work(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds anything a run produced (checkpoints, trunk, stage records)."""
     return (
-        any(run_dir.glob("epoch_*.pth"))
-        or (run_dir / "trunk.pth").exists()
-        or any((run_dir / "stages").glob("*.json"))
+        any(run_dir.glob("epoch_*.pth")) or (run_dir / "trunk.pth").exists() or any((run_dir / "stages").glob("*.json"))
     )
 
 

@@ -151,7 +151,6 @@ class RetainingCheckpointHook(CheckpointHook):
             checkpoints.prune(Path(self.out_dir), self.keep, step)
 
 
-
 class ProgressHook(Hook):
     """A rich progress bar with throughput and ETA on a terminal; else a plain line every ``interval`` iterations."""
 

@@ -20,11 +20,11 @@ from sslreg.experiment import ExperimentConfig
 from sslreg.files import sha256_file
 from sslreg.registry import Registry
 from sslreg.runner import checkpoints, compat
-from sslreg.runner.folder import fingerprint_of, trunk_identity
 from sslreg.runner.data import EpochSampler, PretextDataset, PretextStream, collate, prepare_images
+from sslreg.runner.folder import fingerprint_of, trunk_identity
 from sslreg.runner.hooks import BadImageHook, ProgressHook, RetainingCheckpointHook, SafeCheckpointHook
-from sslreg.runner.stages import PRETRAIN_RECORD, read_record, stage_dir, write_record
 from sslreg.runner.model import PretextRunnerModel
+from sslreg.runner.stages import PRETRAIN_RECORD, read_record, stage_dir, write_record
 
 TRUNK_FILE = "trunk.pth"
 #: Images handed to ``task.prepare`` (e.g. colour priors): a bounded deterministic sample.

@@ -97,18 +97,18 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"pretrain.schedule.device: {device!r} asked for, but no GPU is available")
+        raise UserError(f"pretrain.schedule.device: {device!r} asked for, but no GPU is available")
     return device
 
 
 def _plan_epochs(schedule: Any, size: int, world_size: int) -> tuple[int, int | None, int]:
     """(epochs, samples per epoch or None for all, iterations per epoch) honouring ``max_iters``."""
     if schedule.batch_size % world_size:
-        raise ValueError(
+        raise UserError(
             f"pretrain.schedule.batch_size: {schedule.batch_size} is not divisible by {world_size} processes"
         )
     if size == 0:
-        raise ValueError("pretrain.data: the dataset is empty")
+        raise UserError("pretrain.data: the dataset is empty")
     full = max(1, size // schedule.batch_size) if size >= schedule.batch_size else 1
     if schedule.max_iters is None:
         return schedule.epochs, None, full

@@ -102,10 +102,10 @@ def trunk_identity(experiment: ExperimentConfig, registry: Registry) -> dict[str
             ("backbone", experiment.pretrain.backbone),
             ("dataset", experiment.pretrain.data),
         ):
-            versions[f"{kind} {spec.name}"] = _provider(registry, kind, spec.name)
+            versions[kind] = _provider(registry, kind, spec.name)
     elif experiment.backbone is not None:
         identity["backbone"] = experiment.backbone.model_dump(mode="json")
-        versions[f"backbone {experiment.backbone.name}"] = _provider(registry, "backbone", experiment.backbone.name)
+        versions["backbone"] = _provider(registry, "backbone", experiment.backbone.name)
         weights = getattr(experiment.backbone, "weights", None)
         if weights and Path(weights).is_file():
             identity["weights_sha256"] = sha256_file(weights)

@@ -393,7 +393,8 @@ def report_error(error: BaseException) -> int:
     if log is None and not env_flag(DEBUG_ENV):
         traceback.print_exception(error, file=sys.stderr)
     if isinstance(error, PluginError):
-        print(f"sslreg: plugin error: {_message(error)} ({where})", file=sys.stderr)
+        print(f"sslreg: internal error in {_message(error)} ({where}; a bug in that plugin, not in your config)",
+              file=sys.stderr)  # fmt: skip
     else:
         print(
             f"sslreg: internal error: {type(error).__name__}: {_message(error)} ({where}; a bug in sslreg or a"

@@ -308,7 +308,7 @@ def test_an_empty_shard_fails_before_training(tmp_path, capsys):
     raw["pretrain"]["data"] = {"name": "shards", "urls": str(shard), "num_images": 32}
     assert run(raw) == 2
     line = one_line(capsys.readouterr().err)
-    assert line.startswith("sslreg: error: dataset 'shards': no images"), line
+    assert line.startswith("sslreg: error: dataset 'shards': urls: 1 of 1 shards are empty (0 bytes)"), line
     assert not (tmp_path / "run" / "results.json").exists()
 
 
@@ -357,9 +357,18 @@ def test_work_dir_problems_are_one_line(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("fail", "prefix"),
     [
-        ("RuntimeError", "sslreg: internal error: RuntimeError: probe failed on purpose (RuntimeError)"),
-        ("ValueError", "sslreg: internal error: ValueError: probe failed on purpose (ValueError)"),
-        ("PluginError", "sslreg: plugin error: probe failed on purpose (PluginError)"),
+        # raised inside an evaluator's code: reported as that plugin's internal error, naming component and method
+        (
+            "RuntimeError",
+            "sslreg: internal error in plugin tests.test_reliability_runs, evaluator 'probe', evaluate()"
+            " failed: RuntimeError: probe failed on purpose (RuntimeError)",
+        ),
+        (
+            "ValueError",
+            "sslreg: internal error in plugin tests.test_reliability_runs, evaluator 'probe', evaluate()"
+            " failed: ValueError: probe failed on purpose (ValueError)",
+        ),
+        ("PluginError", "sslreg: internal error in probe failed on purpose (PluginError)"),
     ],
 )
 def test_internal_errors_are_one_line_with_the_traceback_in_the_run_log(tmp_path, capsys, monkeypatch, fail, prefix):

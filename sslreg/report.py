@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sslreg.evaluator import EvalResult, LayerScore
+from sslreg.experiment import ExperimentConfig
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
@@ -23,13 +24,13 @@ RESULTS_MD = "results.md"
 Row = tuple[str, list[EvalResult]]  # (row label, that run's results)
 
 
-def run_label(experiment: Any) -> str:
+def run_label(experiment: ExperimentConfig) -> str:
     """The row name of a run, e.g. 'jigsaw embedded_photos' or 'resnet50 random init'."""
     if experiment.pretrain is not None:
         data = experiment.pretrain.data
-        subset = getattr(data, "subset", None)
+        subset = data.subset
         return f"{experiment.pretrain.pretext.name} {data.name}" + (f" ({subset} images)" if subset else "")
-    weights = getattr(experiment.backbone, "weights", None)
+    weights = experiment.backbone.weights
     return f"{experiment.backbone.name} " + (f"({Path(weights).name})" if weights else "random init")
 
 

@@ -106,7 +106,7 @@ def trunk_identity(experiment: ExperimentConfig, registry: Registry) -> dict[str
     elif experiment.backbone is not None:
         identity["backbone"] = experiment.backbone.model_dump(mode="json")
         versions["backbone"] = _provider(registry, "backbone", experiment.backbone.name)
-        weights = getattr(experiment.backbone, "weights", None)
+        weights = experiment.backbone.weights
         if weights and Path(weights).is_file():
             identity["weights_sha256"] = sha256_file(weights)
     identity["versions"] = versions

@@ -178,7 +178,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
     )
     custom_hooks = [
         SafeCheckpointHook(),
-        BadImageHook(pretrain.data.name, getattr(pretrain.data, "max_bad_fraction", 0.05)),
+        BadImageHook(pretrain.data.name, pretrain.data.max_bad_fraction),
         ProgressHook(schedule.batch_size, schedule.log_interval),
     ]
     custom_hooks.append(_InputContractHook(trunk.input_contract))

@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sslreg.errors import UserError
+
 CATALOGUE_ENV = "SSLREG_CATALOGUE"
 
 
@@ -56,4 +58,4 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         return Catalogue.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as error:
         first = str(error).splitlines()
-        raise ValueError(f"{path}: invalid catalogue: {' '.join(first[:3])}") from None
+        raise UserError(f"{path}: invalid catalogue: {' '.join(first[:3])}") from None

@@ -6,14 +6,19 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 import sslreg
-from sslreg.errors import ConfigError, UserError
+from sslreg.env import env_flag
+from sslreg.errors import ConfigError, PluginError, UserError
+from sslreg.files import attached_log, cache_dir, describe_os_error
 from sslreg.registry import KINDS, Entry
 
 DEBUG_ENV = "SSLREG_DEBUG"
@@ -330,28 +335,100 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; user mistakes are one line on stderr and exit code 2."""
+def _message(error: BaseException) -> str:
+    """The error's message on one line (a DataLoader worker wraps the original error in its traceback)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if len(lines) > 1 and any(line.startswith("Original Traceback") for line in lines):
+        last = lines[-1]
+        head, sep, rest = last.partition(": ")
+        if sep and head.replace(".", "").replace("_", "").isalnum():  # 'pkg.module.ErrorType: message'
+            return rest
+        return last
+    return lines[0]
+
+
+def _save_traceback(error: BaseException) -> Path | None:
+    """Append the traceback to the run's log (``sslreg run``) or to a new log under the cache; its path or None."""
+    text = "".join(traceback.format_exception(error))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    header = f"\n--- sslreg {sslreg.__version__} internal error at {stamp}: sslreg {' '.join(sys.argv[1:])}\n"
+    candidates = [attached_log(error), cache_dir("logs") / f"sslreg-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"]
+    for path in candidates:
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(header + text)
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def report_error(error: BaseException) -> int:
+    """Print ``error`` as one line on stderr and return the exit code: 2 for a user mistake, 1 for an internal error.
+
+    User mistakes: UserError (ConfigError: one line per problem) and OSError (a path that is missing, read-only,
+    too long, a full disk). Everything else is internal: the line names the exception and the log holding the
+    traceback. ``SSLREG_DEBUG=1`` also prints the traceback, here and only here.
+    """
+    if env_flag(DEBUG_ENV):
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            print(f"sslreg: error: {error.source + ': ' if error.source else ''}{problem}", file=sys.stderr)
+        return 2
+    if isinstance(error, UserError):
+        print(f"sslreg: error: {_message(error)}", file=sys.stderr)
+        return 2
+    if isinstance(error, OSError):
+        line = describe_os_error(error) if error.errno is not None else _message(error)
+        print(f"sslreg: error: {line}", file=sys.stderr)
+        return 2
+    log = _save_traceback(error)
+    where = f"traceback in {log}" if log is not None else "the traceback could not be saved"
+    if log is None and not env_flag(DEBUG_ENV):
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, PluginError):
+        print(f"sslreg: internal error in {_message(error)} ({where}; a bug in that plugin, not in your config)",
+              file=sys.stderr)  # fmt: skip
+    else:
+        print(
+            f"sslreg: internal error: {type(error).__name__}: {_message(error)} ({where}; a bug in sslreg or a"
+            " plugin, not in your config)",
+            file=sys.stderr,
+        )
+    return 1
+
+
+def run_guarded(action: Callable[[], int | None]) -> int:
+    """Run ``action`` and return its exit code; any error becomes one line and a code (see :func:`report_error`)."""
     try:
+        return int(action() or 0)
+    except KeyboardInterrupt:
+        print("sslreg: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one place every error of the command line is reported
+        return report_error(error)
+    finally:
+        sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script: user mistakes are one line on stderr and exit 2, internal errors exit 1."""
+
+    def command() -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"sslreg: error: {error.source + ': ' if error.source else ''}{problem}", file=sys.stderr)
-        return 2
-    except (UserError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError, LookupError) as error:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"sslreg: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("sslreg: interrupted", file=sys.stderr)
-        return 130
+
+    return run_guarded(command)
 
 
 if __name__ == "__main__":

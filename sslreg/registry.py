@@ -12,6 +12,7 @@ from typing import Any
 from sslreg.backbone import Backbone
 from sslreg.component import Component, ComponentConfig
 from sslreg.dataset import DatasetSource
+from sslreg.errors import UserError
 from sslreg.evaluator import Evaluator
 from sslreg.pretext import PretextTask
 
@@ -28,8 +29,8 @@ class RegistryError(Exception):
     """A component could not be registered or found."""
 
 
-class UnknownComponent(RegistryError, LookupError):
-    """No component of that kind has that name; carries close names as suggestions."""
+class UnknownComponent(RegistryError, LookupError, UserError):
+    """No component of that kind has that name (a user mistake); carries close names as suggestions."""
 
     def __init__(self, kind: str, name: str, suggestions: list[str], note: str = "") -> None:
         hint = f"; did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""

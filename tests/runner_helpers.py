@@ -235,11 +235,12 @@ def experiment_dict(tmp: Path, **schedule: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    from sslreg.cli import run_guarded
     from sslreg.config import load_plan
     from sslreg.runner import run_plan
 
     registry = make_registry()
-    return run_plan(load_plan(argv[0], registry, argv[1:]), registry)
+    return run_guarded(lambda: run_plan(load_plan(argv[0], registry, argv[1:]), registry))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import runner_helpers as helpers
 
+from sslreg.cli import run_guarded
 from sslreg.config import Plan
 from sslreg.experiment import validate_experiment
-from sslreg.runner import run_plan
+from sslreg.runner import run_plan as run_plan_raising
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +25,11 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def run_plan(plan: Plan, registry: object) -> int:
+    """run_plan as the command line runs it: errors become one line on stderr and an exit code."""
+    return run_guarded(lambda: run_plan_raising(plan, registry))
 
 
 def plan_of(raw: dict) -> tuple[Plan, object]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +18,25 @@ from sslreg.calls import plugin_call
 from sslreg.data import make_loader, world
 from sslreg.errors import UserError
 from sslreg.experiment import ExperimentConfig
+from sslreg.files import sha256_file
 from sslreg.inputs import InputContract
 from sslreg.registry import Registry
-from sslreg.runner import compat
+from sslreg.runner import checkpoints, compat
 from sslreg.runner.data import PretextTransform, prepare_images
-from sslreg.runner.hooks import BadImageHook, ProgressHook, SafeCheckpointHook
+from sslreg.runner.folder import fingerprint_of, trunk_identity
+from sslreg.runner.hooks import BadImageHook, ProgressHook, RetainingCheckpointHook, SafeCheckpointHook
 from sslreg.runner.model import PretextRunnerModel
+from sslreg.runner.stages import PRETRAIN_RECORD, read_record, stage_dir, write_record
 from sslreg.trunk import CONTRACT_KEY, build_trunk
 
 TRUNK_FILE = "trunk.pth"
 #: Images handed to ``task.prepare`` (e.g. colour priors): a bounded deterministic sample.
 PREPARE_IMAGES = 1000
-_CHECKPOINT = re.compile(r"^epoch_(\d+)\.pth$")
 
 
 @dataclass
 class PretrainOutcome:
-    """What pretraining left behind."""
+    """What pretraining left behind (``trained``: False when a finished pretraining was only read back)."""
 
     trunk_path: Path
     iterations: int
@@ -41,12 +44,50 @@ class PretrainOutcome:
     bad_images: int
     seen_images: int
     resumed_from: Path | None = None
+    trunk_sha256: str = ""
+    train_seconds: float = 0.0
+    trained: bool = True
+
+    def summary(self) -> dict[str, Any]:
+        """The ``pretrain`` entry of results.json."""
+        return {
+            "iterations": self.iterations,
+            "epochs": self.epochs,
+            "trunk": self.trunk_path.name,
+            "trunk_sha256": self.trunk_sha256,
+            "bad_images": self.bad_images,
+            "seen_images": self.seen_images,
+            "train_seconds": round(self.train_seconds, 3),
+        }
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete ``epoch_N.pth`` in ``run_dir`` (partial files have another name)."""
-    found = [(int(m.group(1)), p) for p in run_dir.glob("epoch_*.pth") if (m := _CHECKPOINT.match(p.name))]
-    return max(found)[1] if found else None
+def latest_checkpoint(run_dir: Path, warn: Callable[[str], None] = print) -> Path | None:
+    """The newest ``epoch_N.pth`` in ``run_dir`` whose sha256 sidecar verifies; skipped ones are named in ``warn``."""
+    return checkpoints.latest_valid(run_dir, warn)
+
+
+#: Images read before training to catch an empty or unreadable source at once.
+FIRST_IMAGES = 16
+
+
+def check_first_images(source: Any, name: str, count: int = FIRST_IMAGES) -> None:
+    """Raise a UserError at once when ``source`` yields no image, or its first ``count`` are all unreadable."""
+    if source.is_stream:
+        samples = list(enumerate(islice(source.stream(0, 1, 0), count)))
+    else:
+        samples = [(index, source.load(index)) for index in range(min(len(source), count))]
+    if any(sample is not None for _, sample in samples):
+        return
+    examples = getattr(getattr(source, "bad_images", None), "examples", None) or []
+    if not samples:
+        why = f"; {examples[0][0]}: {examples[0][1]}" if examples else ""
+        raise UserError(f"dataset {name!r}: no images (the source is empty){why}")
+    if examples:
+        first = f"{examples[0][0]}: {examples[0][1]}"
+    else:
+        key = getattr(source, "key", None)
+        first = f"{key(samples[0][0]) if callable(key) else f'image {samples[0][0]}'}: unreadable"
+    raise UserError(f"dataset {name!r}: the first {len(samples)} images are all unreadable (first: {first})")
 
 
 def resolve_device(device: str) -> str:
@@ -84,6 +125,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
     device = resolve_device(schedule.device)
     task = registry.build("pretext", pretrain.pretext)
     source = registry.build("dataset", pretrain.data)
+    check_first_images(source, pretrain.data.name)
     with plugin_call(task, "input_contract"):
         contract = task.input_contract()
     trunk = build_trunk(registry, pretrain.backbone, seed=seed, contract=contract)
@@ -136,7 +178,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
     )
     custom_hooks = [
         SafeCheckpointHook(),
-        BadImageHook(pretrain.data.name, getattr(pretrain.data, "max_bad_fraction", 0.05)),
+        BadImageHook(pretrain.data.name, pretrain.data.max_bad_fraction),
         ProgressHook(schedule.batch_size, schedule.log_interval),
     ]
     custom_hooks.append(_InputContractHook(trunk.input_contract))
@@ -160,7 +202,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
             logger=dict(type="LoggerHook", interval=schedule.log_interval),
             param_scheduler=dict(type="ParamSchedulerHook"),
             checkpoint=dict(
-                type="CheckpointHook",
+                type=RetainingCheckpointHook,
                 interval=schedule.checkpoint_interval,
                 by_epoch=True,
                 max_keep_ckpts=schedule.keep_checkpoints,
@@ -218,33 +260,84 @@ def save_trunk(model: PretextRunnerModel, path: Path, experiment: ExperimentConf
     return compat.atomic_save({"state_dict": state, "meta": meta}, path)
 
 
-def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) -> PretrainOutcome:
-    """Train (or resume, or skip when ``trunk.pth`` exists) and return where the trunk weights are."""
+def _stored_outcome(run_dir: Path, fingerprint: str) -> PretrainOutcome | None:
+    """The outcome recorded by a finished pretraining of ``fingerprint`` whose trunk.pth still matches, or None."""
+    path = stage_dir(run_dir) / PRETRAIN_RECORD
+    record = read_record(path)
     trunk_path = run_dir / TRUNK_FILE
-    if trunk_path.is_file():
-        meta = compat.load_checkpoint(trunk_path).get("meta", {})
-        return PretrainOutcome(
-            trunk_path,
-            meta.get("iterations", 0),
-            meta.get("epochs", 0),
-            meta.get("bad_images", 0),
-            meta.get("seen_images", 0),
-        )
-    resume_from = latest_checkpoint(run_dir)
+    if record is None or record.get("fingerprint") != fingerprint:
+        return None
+    actual = sha256_file(trunk_path) if trunk_path.is_file() else None
+    if actual is None or actual != record.get("trunk_sha256"):
+        state = "missing" if actual is None else "not the file recorded (corrupt?)"
+        print(f"pretrain: warning: {trunk_path} is {state}; rebuilding it from the checkpoints", flush=True)
+        return None
+    return PretrainOutcome(
+        trunk_path,
+        int(record["iterations"]),
+        int(record["epochs"]),
+        int(record["bad_images"]),
+        int(record["seen_images"]),
+        trunk_sha256=actual,
+        train_seconds=float(record.get("train_seconds", 0.0)),
+        trained=False,
+    )
+
+
+def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) -> PretrainOutcome:
+    """Train (or resume from the newest valid checkpoint, or read back a finished pretraining) in ``run_dir``.
+
+    A finished pretraining is ``stages/pretrain.json`` plus the trunk.pth it records (by sha256); otherwise
+    training resumes from the newest checkpoint that verifies (from scratch if none does), which after a
+    finished run rebuilds trunk.pth without training further.
+    """
+    fingerprint = fingerprint_of(trunk_identity(experiment, registry))
+    stored = _stored_outcome(run_dir, fingerprint)
+    if stored is not None:
+        return stored
+    trunk_path = run_dir / TRUNK_FILE
+    data = experiment.pretrain.data
+    resume_from = latest_checkpoint(run_dir, lambda line: print(line, flush=True))
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         runner = build_runner(experiment, registry, run_dir, resume_from)
+        safe_hook = next(hook for hook in runner.hooks if isinstance(hook, SafeCheckpointHook))
+        safe_hook.fingerprint = fingerprint
         if resume_from is not None:
             print(f"pretrain: resuming from {resume_from.name}", flush=True)
         runner.train()
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
+    if runner.iter == 0:
+        raise UserError(
+            f"dataset {data.name!r}: pretraining ran 0 iterations (no batch came out of the source); nothing saved"
+        )
     bad_hook = next(hook for hook in runner.hooks if isinstance(hook, BadImageHook))
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
-    extra = dict(iterations=runner.iter, epochs=runner.epoch, bad_images=bad_hook.bad, seen_images=bad_hook.seen)
+    outcome = PretrainOutcome(
+        trunk_path,
+        runner.iter,
+        runner.epoch,
+        bad_hook.bad,
+        bad_hook.seen,
+        resume_from,
+        train_seconds=safe_hook.train_seconds,
+    )
+    extra = dict(
+        iterations=outcome.iterations,
+        epochs=outcome.epochs,
+        bad_images=outcome.bad_images,
+        seen_images=outcome.seen_images,
+        fingerprint=fingerprint,
+    )
     rank, world_size = world()
     if rank == 0:
         save_trunk(model, trunk_path, experiment, extra)
+        outcome.trunk_sha256 = sha256_file(trunk_path)
+        write_record(
+            stage_dir(run_dir) / PRETRAIN_RECORD,
+            {"stage": "pretrain", "fingerprint": fingerprint, **outcome.summary()},
+        )
     if world_size > 1:
         torch.distributed.barrier()
-    return PretrainOutcome(trunk_path, runner.iter, runner.epoch, bad_hook.bad, bad_hook.seen, resume_from)
+    return outcome

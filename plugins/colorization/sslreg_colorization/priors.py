@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sslreg import UserError
 from sslreg_colorization.cache import atomic_write_bytes
 from sslreg_colorization.encoding import nearest_bin
 from sslreg_colorization.lab import rgb_to_lab
@@ -94,7 +95,7 @@ def smooth_priors(counts: np.ndarray, bins: np.ndarray, sigma: float = 5.0) -> n
     """p̃: the empirical distribution convolved with a Gaussian of ``sigma`` ab units over the bins, sum 1."""
     total = counts.sum()
     if total <= 0:
-        raise ValueError("priors: no pixels were counted (empty training images?)")
+        raise UserError("priors: no pixels were counted (empty training images?)")
     p = counts.astype(np.float64) / total
     d2 = ((bins[:, None, :].astype(np.float64) - bins[None, :, :]) ** 2).sum(-1)
     smoothed = np.exp(-d2 / (2.0 * sigma**2)) @ p

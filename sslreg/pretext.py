@@ -57,6 +57,11 @@ class PretextTask(Component):
             return InputContract(space="lab_l", mean=(50.0,), std=(50.0,))
         return InputContract()
 
+    @property
+    def prepare_limit(self) -> int:
+        """How many training images :meth:`prepare` is offered (a deterministic random sample); default 1000."""
+        return 1000
+
     def prepare(self, images: Any, cache_dir: Path) -> None:
         """Fit data-dependent state before training (e.g. colour priors); default: nothing.
 

@@ -41,7 +41,7 @@ def prepare_images(source: DatasetSource, limit: int, seed: int) -> Iterator[np.
         return
     size = len(source)
     rng = np.random.default_rng([seed, 7919])
-    order = rng.permutation(size)[: min(size, limit)] if size > limit else range(size)
+    order = rng.choice(size, limit, replace=False) if size > limit else range(size)  # no size-long permutation
     for index in order:
         sample = source.load(int(index))
         if sample is not None:

@@ -30,8 +30,6 @@ from sslreg.runner.stages import PRETRAIN_RECORD, read_record, stage_dir, write_
 from sslreg.trunk import CONTRACT_KEY, build_trunk
 
 TRUNK_FILE = "trunk.pth"
-#: Images handed to ``task.prepare`` (e.g. colour priors): a bounded deterministic sample.
-PREPARE_IMAGES = 1000
 
 
 @dataclass
@@ -133,7 +131,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
         torch.manual_seed(seed)  # the head's init, like the trunk's, is a function of the seed alone
         model = PretextRunnerModel(task, task.build_model(trunk))
     with plugin_call(task, "prepare"):
-        task.prepare(prepare_images(source, PREPARE_IMAGES, seed), run_dir / "prepare")
+        task.prepare(prepare_images(source, task.prepare_limit, seed), run_dir / "prepare")
 
     try:
         size = len(source)

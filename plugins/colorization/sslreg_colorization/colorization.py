@@ -136,7 +136,7 @@ class Colorization(PretextTask):
 
     @property
     def prepare_limit(self) -> int:
-        """How many training images ``prepare`` reads (``prior_max_images``): the runner should offer this many."""
+        """How many training images ``prepare`` reads (``prior_max_images``); the runner offers this many."""
         return self.config.prior_max_images
 
     def prepare(self, images: Iterable[np.ndarray], cache_dir: Path) -> None:

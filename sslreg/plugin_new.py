@@ -101,7 +101,8 @@ def scaffold(name: str, kind: str, parent: Path) -> Path:
         "dist": dist,
         "kind": kind,
         "cls": "".join(part.title() for part in name.split("_")),
-        "summary": spec.summary[0].upper() + spec.summary[1:] + ".",
+        "summary": spec.summary,
+        "Summary": spec.summary[0].upper() + spec.summary[1:] + ".",
         "dependencies": ", ".join(f'"{requirement}"' for requirement in spec.dependencies),
     }
     fields["usage"] = f"\nIn an experiment config:\n\n```yaml\n{Template(spec.usage).substitute(fields)}\n```"

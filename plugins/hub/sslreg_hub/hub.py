@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from sslreg import Backbone, BackboneConfig, PoolSpec, UserError
 from sslreg_hub import timm_net, torchvision_net
-from sslreg_hub.taps import Adapter
+from sslreg_hub.taps import Adapter, Tap
 
 #: Library prefix of ``arch`` -> (cheap name check, adapter builder).
 LIBRARIES = {
@@ -48,7 +48,7 @@ class HubConfig(BackboneConfig):
         " inception_v3, timm's pretrained_cfg).",
     )
     pretrained: bool = Field(
-        False, description="Must stay false: sslreg never downloads. Save the weights to a file and set weights:."
+        False, description="Must stay false: sslreg never downloads. Save the weights to a file, name it in 'weights'."
     )
 
     @field_validator("arch")
@@ -86,7 +86,7 @@ class Hub(Backbone):
         library, _, arch = config.arch.partition("/")
         adapter: Adapter = LIBRARIES[library][1](arch, config.taps, config.input_size, config.in_channels)
         for name, child in adapter.module.named_children():
-            if hasattr(Backbone, name) or name in self.__dict__:
+            if hasattr(type(self), name) or name in self.__dict__:
                 raise UserError(f"hub: {config.arch} has a module named {name!r}, which the trunk itself uses")
             self.add_module(name, child)
         for name, parameter in adapter.module.named_parameters(recurse=False):
@@ -97,9 +97,10 @@ class Hub(Backbone):
         self.input_size = adapter.input_size
         self.head_prefixes = adapter.head_prefixes
         self.__dict__["adapter"] = adapter  # not a submodule: its tensors are the trunk's own
+        self.train()  # a new module trains until told otherwise; the adopted ones were built in eval mode
 
     @property
-    def taps(self) -> dict[str, Any]:
+    def taps(self) -> dict[str, Tap]:
         """Each tap by name: the library node it reads, channels, stride, map side at input_size."""
         return {tap.name: tap for tap in self.adapter.taps}
 

@@ -1,13 +1,12 @@
 """torchvision classification models as tappable trunks, through torchvision's feature extraction (torch.fx).
 
-Default taps, one per spatial stage: trace the model (``get_graph_node_names``), run the traced graph once on the
-meta device at the input size (shapes only, no compute), cut it before the head (the first adaptive pooling, the
-first node of a top-level ``fc``/``classifier``/``head``/``heads`` module, or the first output that is not an
-(N, C, H, W) map), and take the LAST node of each map size: for ResNets the outputs of conv1+BN+ReLU and of
-layer1..layer4, i.e. res1..res5. ``create_feature_extractor`` then builds one graph returning every tap; its
-modules keep torchvision's names (``layer1.0.conv1``), so torchvision state dicts load as they are, and the
-head (``fc.``, ``classifier.``) is left out of the trunk. Each forward runs a copy of that graph pruned after the
-deepest requested tap.
+Default taps, one per map size: trace the model (``get_graph_node_names``), run the traced graph once on a meta
+copy at the input size (shapes only, no compute), stop before the head (the first adaptive pooling, or a
+top-level ``fc``/``classifier``/``head``/``heads`` module), and pick per map size one cut node (see
+``stage_taps``): for ResNets the outputs of conv1+BN+ReLU and of layer1..layer4, i.e. res1..res5.
+``create_feature_extractor`` then builds one graph returning every tap; its modules keep torchvision's names
+(``layer1.0.conv1``), so torchvision state dicts load as they are, and the head (``fc.``, ``classifier.``) is
+left out of the trunk. Each forward runs a copy of that graph pruned after the deepest requested tap.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from sslreg_hub.taps import Tap, dropped_prefixes
 #: Top-level modules of torchvision models that form the classification head.
 HEAD_MODULES = ("fc", "classifier", "head", "heads")
 #: torchvision models whose blocks carry tokens (or channels-last maps), not (N, C, H, W) feature maps.
-TOKEN_MODELS = ("vit_", "swin_", "swin3d", "maxvit")
+TOKEN_MODELS = ("vit_", "swin_", "maxvit")
 
 
 def classification_models() -> list[str]:

@@ -15,9 +15,9 @@ import torchvision
 from pydantic import ValidationError
 from sslreg_hub import Hub, HubConfig, pool_spec
 
-from sslreg import UserError, build_trunk, get_registry
+from sslreg import UserError, build_trunk, extract_features, get_registry
 from sslreg.cli import main
-from sslreg.testing import check_plugin
+from sslreg.testing import TinyLabeled, TinyLabeledConfig, check_plugin
 
 
 def randomise_bn(model: torch.nn.Module, seed: int) -> None:
@@ -205,3 +205,18 @@ def test_timm_missing_is_one_line(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "timm" else object())
     with pytest.raises(ValidationError, match=r"timm is not installed here: pip install 'sslreg-hub\[timm\]'"):
         HubConfig(name="hub", arch="timm/resnet18")
+
+
+def test_seeded_builds_feed_an_evaluators_feature_extraction():
+    registry = get_registry()
+    spec = {"name": "hub", "arch": "torchvision/squeezenet1_1"}
+    trunk = build_trunk(registry, spec, seed=7).freeze()
+    again = build_trunk(registry, spec, seed=7)
+    assert all(torch.equal(value, again.state_dict()[key]) for key, value in trunk.state_dict().items())
+    data = TinyLabeled(TinyLabeledConfig(num_images=6, target="class"))
+    features = extract_features(trunk, data, "all", image_size=48, batch_size=4)
+    dims = {layer: trunk.layer_channels[layer] * trunk.pool_specs[layer].grid ** 2 for layer in trunk.layer_names}
+    assert {layer: array.shape for layer, array in features.features.items()} == {
+        layer: (6, dim) for layer, dim in dims.items()
+    }
+    assert list(features.targets) == [0, 1, 2, 0, 1, 2]

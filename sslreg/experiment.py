@@ -249,7 +249,8 @@ def _pydantic_issues(error: ValidationError, model: type[BaseModel], prefix: Pat
         elif item["type"] == "missing":
             issues.append((path, "required option is missing"))
         else:
-            issues.append((path, f"{item['msg']} (got {_short(item.get('input'))})"))
+            message = item["msg"].removeprefix("Value error, ")  # a validator's own sentence, without pydantic's tag
+            issues.append((path, f"{message} (got {_short(item.get('input'))})"))
     return issues
 
 

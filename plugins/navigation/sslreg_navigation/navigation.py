@@ -9,6 +9,7 @@ same seeded evaluation episodes. Protocol: docs/protocol.md#visual-navigation.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import ClassVar
 
@@ -39,7 +40,7 @@ class NavigationConfig(EvaluatorConfig):
     frame_size: tuple[int, int] = Field(
         (60, 80), description="Rendered RGB frame (height, width) that the trunk sees, as MiniWorld's default."
     )
-    frames: int = Field(20_000, ge=1, description="Env frames of training per agent (paper: 400k).")
+    frames: int = Field(4096, ge=1, description="Env frames of training per agent (paper: 400k).")
     runs: int = Field(2, ge=1, le=100, description="Independent agents per layer, mean ± std over them (paper: 5).")
     max_episode_steps: int | None = Field(
         None, ge=1, description="Steps before an episode is cut off (None: the env's own limit)."
@@ -73,6 +74,13 @@ class NavigationConfig(EvaluatorConfig):
     )
     device: str | None = Field(None, description="Torch device of the trunk and the agent (None: the runner's).")
     seed: int | None = Field(None, ge=0, description="Seed of the agents and training envs (None: the experiment's).")
+
+    @field_validator("env")
+    @classmethod
+    def _miniworld(cls, env: str) -> str:
+        if not re.fullmatch(r"MiniWorld-\w+-v\d+", env):
+            raise ValueError(f"not a MiniWorld env id: {env!r} (e.g. 'MiniWorld-OneRoom-v0')")
+        return env
 
     @field_validator("frame_size")
     @classmethod

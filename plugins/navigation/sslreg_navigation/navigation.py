@@ -184,6 +184,7 @@ class Navigation(Evaluator):
             "fps": trained.frames / trained.seconds,
             "env_seconds": trained.env_seconds,
             "trunk_seconds": trained.trunk_seconds,
+            "trunk_passes": trained.trunk_passes,
             "train_seconds": trained.seconds,
             "seconds": time.perf_counter() - started,
         }

@@ -180,17 +180,18 @@ def objects(rng: np.random.Generator, hits: Hits, origin, dirs, half, first: int
     return count
 
 
-def shade(rng: np.random.Generator, hits: Hits, dirs: np.ndarray, surfaces: int) -> np.ndarray:
-    """Texture each surface with a random photo (planar mapping on the dominant axis), then light it."""
-    colour = np.zeros((len(dirs), 3), np.float32)
-    light = np.array([rng.uniform(-1.0, 1.0), rng.uniform(0.5, 1.0), rng.uniform(-1.0, 1.0)], np.float32)
-    light /= np.linalg.norm(light)
+def shade(rng: np.random.Generator, hits: Hits, surfaces: int, rotation: np.ndarray) -> np.ndarray:
+    """Texture each surface with a random photo (planar mapping on the dominant axis, contrast lowered), then light
+    it with ambient light and a lamp near the camera (fixed in camera space up to a jitter), so shading carries the
+    camera-space normal as it does under a flash."""
+    colour = np.zeros((len(hits.t), 3), np.float32)
     for surface in range(surfaces):
         rows = np.flatnonzero(hits.surface == surface)
         if not len(rows):
             continue
         image = texture(TEXTURES[int(rng.integers(len(TEXTURES)))])
-        tint = rng.uniform(0.6, 1.0, 3).astype(np.float32)
+        albedo = rng.uniform(0.55, 0.95, 3).astype(np.float32)
+        contrast = np.float32(rng.uniform(0.3, 0.7))
         scale, shift = TEXELS_PER_METRE * rng.uniform(0.5, 1.5), rng.uniform(0, 1000, 2)
         local, normal = hits.local[rows], hits.normal[rows]
         dominant = np.abs(normal).argmax(axis=1)
@@ -198,9 +199,11 @@ def shade(rng: np.random.Generator, hits: Hits, dirs: np.ndarray, surfaces: int)
         v = np.choose(dominant, [local[:, 1], local[:, 2], local[:, 1]])
         col = ((u * scale + shift[0]).astype(np.int64)) % image.shape[1]
         row = ((-v * scale + shift[1]).astype(np.int64)) % image.shape[0]
-        colour[rows] = image[row, col] * tint
-    lambert = np.clip(hits.normal @ light, 0.0, 1.0)
-    return colour * (0.35 + 0.8 * lambert)[:, None]
+        colour[rows] = albedo * ((1 - contrast) * 0.6 + contrast * image[row, col])
+    lamp = np.array([rng.uniform(-0.5, 0.1), rng.uniform(0.2, 0.7), 1.0], np.float32)  # camera space: up-left-front
+    lamp = (lamp / np.linalg.norm(lamp)) @ rotation  # to world
+    lambert = np.clip(hits.normal @ lamp, 0.0, 1.0)
+    return colour * (0.25 + 0.8 * lambert)[:, None]
 
 
 def render_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -218,7 +221,7 @@ def render_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
     surfaces = walls + objects(rng, hits, origin, dirs, half, walls)
     facing = -np.sum(hits.normal * dirs, axis=1)
     hits.normal[facing < 0] *= -1.0  # always the side the camera sees
-    colour = shade(rng, hits, dirs, surfaces)
+    colour = shade(rng, hits, surfaces, rotation)
     noise = rng.normal(0.0, 0.01, colour.shape).astype(np.float32)
     rgb = np.clip((colour + noise) * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(size, size, 3)
     normals = hits.normal @ rotation.T  # world to camera

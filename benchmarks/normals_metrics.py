@@ -44,7 +44,6 @@ def peak_mb() -> float:
 
 def streaming(images: int, batch: int) -> dict:
     import torch
-
     from sslreg_normals.metrics import NormalErrors
 
     torch.set_num_threads(2)
@@ -60,7 +59,6 @@ def streaming(images: int, batch: int) -> dict:
 def hold_everything(images: int, batch: int) -> dict:
     import numpy as np
     import torch
-
     from sslreg_normals.metrics import THRESHOLDS, angular_errors
 
     torch.set_num_threads(2)
@@ -101,17 +99,25 @@ def main() -> None:
     scale = args.images / args.baseline_images
     base_full_mb = base["after_import_mb"] + (base["peak_mb"] - base["after_import_mb"]) * scale
     print(f"streaming metrics, {args.images} x {HEIGHT} x {WIDTH} predictions ({ours['pixels']:,} valid pixels):")
-    print(f"  peak RSS {ours['peak_mb']:.0f} MB (of which {ours['after_import_mb']:.0f} MB is Python + torch before"
-          f" the first batch), {ours['seconds']:.1f} s ({ours['pixels'] / ours['seconds'] / 1e6:.1f} M pixels/s)")
+    print(
+        f"  peak RSS {ours['peak_mb']:.0f} MB (of which {ours['after_import_mb']:.0f} MB is Python + torch before"
+        f" the first batch), {ours['seconds']:.1f} s ({ours['pixels'] / ours['seconds'] / 1e6:.1f} M pixels/s)"
+    )
     print(f"  {', '.join(f'{k} {v:.3f}' for k, v in ours['summary'].items())}")
-    print(f"hold-every-error baseline on {args.baseline_images} images: peak RSS {base['peak_mb']:.0f} MB,"
-          f" {base['seconds']:.1f} s; extrapolated to {args.images} images: {base_full_mb:.0f} MB")
-    print(f"  streaming on the same {args.baseline_images} images: peak RSS {small['peak_mb']:.0f} MB;"
-          f" median {small['summary']['median']:.4f} vs numpy {base['summary']['median']:.4f}"
-          f" (|diff| {abs(small['summary']['median'] - base['summary']['median']):.4f}°)")
-    print(f"ratio: baseline / streaming peak RSS at {args.images} images = {base_full_mb / ours['peak_mb']:.1f}x;"
-          f" streaming growth from {args.baseline_images} to {args.images} images:"
-          f" {ours['peak_mb'] - small['peak_mb']:+.0f} MB")
+    print(
+        f"hold-every-error baseline on {args.baseline_images} images: peak RSS {base['peak_mb']:.0f} MB,"
+        f" {base['seconds']:.1f} s; extrapolated to {args.images} images: {base_full_mb:.0f} MB"
+    )
+    print(
+        f"  streaming on the same {args.baseline_images} images: peak RSS {small['peak_mb']:.0f} MB;"
+        f" median {small['summary']['median']:.4f} vs numpy {base['summary']['median']:.4f}"
+        f" (|diff| {abs(small['summary']['median'] - base['summary']['median']):.4f}°)"
+    )
+    print(
+        f"ratio: baseline / streaming peak RSS at {args.images} images = {base_full_mb / ours['peak_mb']:.1f}x;"
+        f" streaming growth from {args.baseline_images} to {args.images} images:"
+        f" {ours['peak_mb'] - small['peak_mb']:+.0f} MB"
+    )
     print(f"under 1 GB: {'yes' if ours['peak_mb'] < 1024 else 'NO'}")
 
 

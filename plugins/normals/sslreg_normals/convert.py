@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from sslreg import UserError
 from sslreg_datasets.badimages import BadImageCounter
 from sslreg_datasets.base import IMAGE_EXTENSIONS
 from sslreg_datasets.decode import read
+
+from sslreg import UserError
 from sslreg_normals.layout import write_sample, write_split
 
 NORMAL_KEYS = ("nx", "ny", "nz", "depthValid")
@@ -133,9 +133,7 @@ def image_reader(source: Path) -> tuple[Callable[[int], np.ndarray], Callable[[]
     return from_mat, handle.close
 
 
-def convert(
-    normals: Path, splits: Path, images: Path, out: Path, max_bad_fraction: float = 0.05
-) -> dict[str, Any]:
+def convert(normals: Path, splits: Path, images: Path, out: Path, max_bad_fraction: float = 0.05) -> dict[str, Any]:
     """Convert every sample of both splits; returns counts and the first skipped samples with their reasons."""
     for option, path in (("--normals", normals), ("--splits", splits), ("--images", images)):
         if not path.exists():

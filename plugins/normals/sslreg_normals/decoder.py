@@ -36,7 +36,9 @@ class DenseDecoder(nn.Module):
         self.fuse = nn.Sequential(block(width, width, 3), block(width, width, 3))
         self.head = nn.Conv2d(width, outputs, 1)
 
-    def forward(self, features: dict[str, torch.Tensor], input_size: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    def forward(
+        self, features: dict[str, torch.Tensor], input_size: tuple[int, int], size: tuple[int, int]
+    ) -> torch.Tensor:
         """Outputs (N, outputs, *size) from the taps of an input of ``input_size`` (H, W)."""
         grid = (-(-input_size[0] // self.stride), -(-input_size[1] // self.stride))
         fused = None
@@ -44,8 +46,10 @@ class DenseDecoder(nn.Module):
             x = self.lateral[tap](features[tap].float())
             if tuple(x.shape[-2:]) != grid:
                 shrinking = x.shape[-2] > grid[0]
-                x = F.interpolate(x, size=grid, mode="area") if shrinking else F.interpolate(
-                    x, size=grid, mode="bilinear", align_corners=False
+                x = (
+                    F.interpolate(x, size=grid, mode="area")
+                    if shrinking
+                    else F.interpolate(x, size=grid, mode="bilinear", align_corners=False)
                 )
             fused = x if fused is None else fused + x
         out = self.head(self.fuse(fused))

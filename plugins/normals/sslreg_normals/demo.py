@@ -16,9 +16,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
+from sslreg_datasets.base import IndexedSource, SourceConfig
 
 from sslreg import cache_dir
-from sslreg_datasets.base import IndexedSource, SourceConfig
 from sslreg_normals.layout import SPLITS, write_sample, write_split
 from sslreg_normals.nyuv2 import NormalsFolder
 from sslreg_normals.render import render_scene
@@ -56,7 +56,9 @@ def generate(folder: Path, config: RenderedNormalsConfig) -> Path:
             ids = []
             for index in range(count):
                 sample_id = f"{split}_{index:05d}"
-                rgb, normals, valid = render_scene(np.random.default_rng([config.seed, split_index, index]), config.size)
+                rgb, normals, valid = render_scene(
+                    np.random.default_rng([config.seed, split_index, index]), config.size
+                )
                 write_sample(scratch, sample_id, rgb, normals, valid, atomic=False)
                 ids.append(sample_id)
             write_split(scratch, split, ids, atomic=False)
@@ -72,7 +74,7 @@ def generate(folder: Path, config: RenderedNormalsConfig) -> Path:
 
 
 class RenderedNormals(NormalsFolder):
-    """Rendered rooms with boxes, spheres and cylinders textured with the embedded photos: exact normals, no download."""
+    """Rendered rooms with boxes, spheres and cylinders textured with embedded photos: exact normals, no download."""
 
     name: ClassVar[str] = "rendered_normals"
     Config: ClassVar[type[SourceConfig]] = RenderedNormalsConfig

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
@@ -208,10 +207,19 @@ class NormalsRun:
         rank, world = process_group()
         pipeline = NormalsPipeline(self.trunk.input_contract, train, cfg.scale, cfg.crop_size, cfg.flip)
         return make_loader(
-            source, pipeline, batch_size=max(1, cfg.batch_size // world) if train else cfg.test_batch_size,
-            seed=seed, epoch=epoch, shuffle=train, num_workers=cfg.num_workers, collate=Collate(StackPairs(source.name)),
-            rank=rank, world_size=world, pad=train, pin_memory=self.device.type == "cuda",
-        )  # fmt: skip
+            source,
+            pipeline,
+            batch_size=max(1, cfg.batch_size // world) if train else cfg.test_batch_size,
+            seed=seed,
+            epoch=epoch,
+            shuffle=train,
+            num_workers=cfg.num_workers,
+            collate=Collate(StackPairs(source.name)),
+            rank=rank,
+            world_size=world,
+            pad=train,
+            pin_memory=self.device.type == "cuda",
+        )
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """ONE no-grad pass of the frozen trunk for every tap."""
@@ -363,8 +371,11 @@ class NormalsRun:
         for accumulator in errors.values():
             accumulator.all_reduce()
         key = (source.name, repr(source.config), False)
-        skipped = self.cache[key].bad if key in self.cache else self.test_skipped
-        return errors, images_read, skipped
+        counts = torch.tensor([images_read, self.cache[key].bad if key in self.cache else self.test_skipped])
+        if process_group()[1] > 1:
+            counts = counts.to(self.device)
+            torch.distributed.all_reduce(counts)
+        return errors, int(counts[0]), int(counts[1])
 
 
 class NyuNormals(Evaluator):

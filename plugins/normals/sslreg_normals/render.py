@@ -176,7 +176,9 @@ def objects(rng: np.random.Generator, hits: Hits, origin, dirs, half, first: int
             sphere(hits, origin, dirs, centre, radius, first + index)
         else:
             base = np.array([x, 0.0, z], np.float32)
-            cylinder(hits, origin, dirs, base, float(rng.uniform(0.12, 0.45)), float(rng.uniform(0.3, 1.4)), first + index)
+            cylinder(
+                hits, origin, dirs, base, float(rng.uniform(0.12, 0.45)), float(rng.uniform(0.3, 1.4)), first + index
+            )
     return count
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sslreg_normals.layout import write_sample, write_split
 
 from sslreg import get_registry
-from sslreg_normals.layout import write_sample, write_split
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:

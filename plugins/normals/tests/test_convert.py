@@ -10,11 +10,11 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
+from sslreg_normals.convert import convert, load_mat
+from sslreg_normals.nyuv2 import NormalsFolder, NormalsFolderConfig
 
 from sslreg import UserError
 from sslreg.cli import main
-from sslreg_normals.convert import convert, load_mat
-from sslreg_normals.nyuv2 import NormalsFolder, NormalsFolderConfig
 
 HEIGHT, WIDTH = 6, 8
 
@@ -103,7 +103,8 @@ def test_too_many_bad_samples_is_one_line(tmp_path, release):
 
 def test_command_line(tmp_path, release, capsys):
     args = ["convert-nyuv2", "--normals", str(release["normals"]), "--splits", str(release["splits"]),
-            "--images", str(release["labeled"]), "--out", str(tmp_path / "nyu"), "--max-bad-fraction", "0.5"]  # fmt: skip
+            "--images", str(release["labeled"]), "--out", str(tmp_path / "nyu"),
+            "--max-bad-fraction", "0.5"]  # fmt: skip
     assert main(args) == 0
     assert "3 train and 1 test samples" in capsys.readouterr().out
     args[args.index("--splits") + 1] = str(tmp_path / "missing.mat")

@@ -8,14 +8,14 @@ import warnings
 
 import numpy as np
 import pytest
-
 import sslreg_normals
-from sslreg import UserError
-from sslreg.testing import check_plugin
 from sslreg_normals import render
 from sslreg_normals.demo import RenderedNormals, RenderedNormalsConfig, dataset_key
 from sslreg_normals.layout import decode_normals, encode_normals, valid_mask
 from sslreg_normals.nyuv2 import NormalsFolder, NormalsFolderConfig
+
+from sslreg import UserError
+from sslreg.testing import check_plugin
 
 
 def angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from sslreg_normals.codebook import decode, kmeans_centres, labels
+from sslreg_normals.evaluator import METRICS, NormalsConfig, NyuNormals, lr_factor
 
 from sslreg import EvalContext, UserError
 from sslreg.cli import main
 from sslreg.testing import TinyBackbone, check_evaluator
-from sslreg_normals.codebook import decode, kmeans_centres, labels
-from sslreg_normals.evaluator import METRICS, NormalsConfig, NyuNormals, lr_factor
 
 #: Tiny rendered scenes: 12 train / 6 test images of 32 px.
 DATA = {"name": "rendered_normals", "num_train": 12, "num_test": 6, "size": 32}

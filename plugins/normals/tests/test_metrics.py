@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from sslreg_normals.metrics import NormalErrors, angular_errors
 
 
@@ -89,7 +88,7 @@ def test_streaming_equals_numpy_on_a_set_in_memory(seed):
         valid = rng.random(size) < 0.8
         cosine = np.sum(pred * truth, axis=-1) / np.linalg.norm(pred, axis=-1)
         all_errors.append(np.degrees(np.arccos(np.clip(cosine, -1, 1)))[valid])
-        to_maps = lambda a: torch.from_numpy(a.astype(np.float32)).permute(0, 3, 1, 2)  # noqa: E731
+        to_maps = lambda a: torch.from_numpy(a.astype(np.float32)).permute(0, 3, 1, 2)
         errors.update(to_maps(pred), to_maps(truth), torch.from_numpy(valid))
     reference = np.concatenate(all_errors)
     result = errors.summary()

@@ -47,7 +47,7 @@ def streaming(images: int, batch: int) -> dict:
     import torch
     from sslreg_normals.metrics import NormalErrors
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     before = peak_mb()
     started, metric_seconds = time.perf_counter(), 0.0
     errors = NormalErrors()
@@ -64,7 +64,7 @@ def hold_everything(images: int, batch: int) -> dict:
     import torch
     from sslreg_normals.metrics import THRESHOLDS, angular_errors
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     before = peak_mb()
     started, metric_seconds = time.perf_counter(), 0.0
     kept = []

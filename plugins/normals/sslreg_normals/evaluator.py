@@ -289,7 +289,8 @@ class NormalsRun:
                     continue
                 images, target = batch.data
                 for tap, value in self.features(images).items():
-                    parts[tap].append(value.to("cpu", torch.float16))
+                    half = value.to("cpu", torch.float16)
+                    parts[tap].append(half if torch.isfinite(half).all() else value.float().cpu())  # fp16 overflow
                 targets.append(target)
                 size = tuple(images.shape[-2:])
             check_bad(source, bad, seen, "training" if train else "test")
@@ -343,7 +344,8 @@ class NormalsRun:
         batches = self.batches(source, seed)
         for step in range(cfg.iterations):
             features, target, size = next(batches)
-            losses = {column: self.loss(head(features, size, size), target) for column, head in heads.items()}
+            out_size = tuple(target.shape[-2:])  # the input's, or the ground truth's when cached at another scale
+            losses = {column: self.loss(head(features, size, out_size), target) for column, head in heads.items()}
             total = sum(losses.values())
             optimizer.zero_grad(set_to_none=True)
             if torch.isfinite(total):  # a batch without a valid pixel has no loss

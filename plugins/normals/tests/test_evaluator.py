@@ -105,6 +105,12 @@ def test_cached_features_run_the_trunk_once_per_image(registry, tmp_path):
     assert all(math.isfinite(s.mean) for r in results for s in r.layers.values())
 
 
+@pytest.mark.parametrize("cache", [False, True])
+def test_scaled_inputs_are_scored_at_ground_truth_size(registry, tmp_path, cache):
+    results = evaluate(registry, tmp_path, cache_features=cache, scale=0.5, runs=1)
+    assert results[0].details["test_pixels"] > 6 * 16 * 16  # pixels of the 32 px ground truth, not the 16 px input
+
+
 def test_unreadable_test_samples_are_counted_then_stop(registry, tmp_path, make_folder):
     root = tmp_path / "nyu"
     make_folder(root, {"train": 6, "test": 8}, size=(16, 16))

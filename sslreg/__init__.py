@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "gather_with_grad": "sslreg.distributed",
     "batch_shuffle": "sslreg.distributed",
     "rank_and_world": "sslreg.distributed",
+    "rank_offset": "sslreg.distributed",
     "PluginError": "sslreg.errors",
     "env_flag": "sslreg.env",
     "atomic_open": "sslreg.files",

@@ -72,6 +72,14 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return _GatherWithGrad.apply(tensor)
 
 
+def rank_offset(size: int, device: torch.device | str = "cpu") -> int:
+    """Row of this rank's first item in a gather of ``size`` rows per rank (sizes may differ across ranks)."""
+    rank, world_size = rank_and_world()
+    if world_size == 1:
+        return 0
+    return sum(_sizes(torch.empty(size, device=device), world_size)[:rank])
+
+
 def batch_shuffle(x: torch.Tensor, seed: int) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
     """Shuffle-BN (MoCo): this rank's share of the global batch after a permutation that is the same on every rank
     (from ``seed``, e.g. the iteration), and the function that puts the encoded rows back in this rank's order.
@@ -97,4 +105,4 @@ def batch_shuffle(x: torch.Tensor, seed: int) -> tuple[torch.Tensor, Callable[[t
     return everything[order[start:stop]], unshuffle
 
 
-__all__ = ["batch_shuffle", "gather", "gather_with_grad", "rank_and_world"]
+__all__ = ["batch_shuffle", "gather", "gather_with_grad", "rank_and_world", "rank_offset"]

@@ -70,7 +70,7 @@ def test_moco_v2_step_under_ddp_matches_its_reconstruction(ranks):
         for share in shares(order):
             keys[share] = model.embed(model.key_trunk, model.key_head, batch["views"][share, 1])
     losses = []
-    for rank, mine in enumerate(shares(torch.arange(8))):
+    for mine in shares(torch.arange(8)):
         q = model.embed(model.trunk, model.head, batch["views"][mine, 0])  # query BN: the process's own batch
         loss, _ = info_nce(q, keys[mine], queue, 0.2)
         (loss / h.WORLD).backward()  # DDP averages the processes' gradients

@@ -68,7 +68,7 @@ def worker(rank: int, folder: str) -> None:
     from sslreg_moco_v2 import MocoV2  # noqa: F401 - imported before the process group, like a run
     from sslreg_simclr import nt_xent
 
-    from sslreg import StepContext, batch_shuffle
+    from sslreg import StepContext, batch_shuffle, gather_with_grad, rank_offset
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=WORLD)
@@ -84,6 +84,14 @@ def worker(rank: int, folder: str) -> None:
     encoder = key_encoder()
     shuffled, unshuffle = batch_shuffle(batch["z1"][mine], seed=7)
     out["shuffled_keys"] = gather(unshuffle(encoder(shuffled)))
+
+    ragged = torch.arange(2 + rank, dtype=torch.float32).reshape(-1, 1) + 10 * rank
+    out["ragged"] = gather(ragged)
+    ragged.requires_grad_(True)
+    gathered = gather_with_grad(ragged)
+    (gathered * torch.arange(1.0, len(gathered) + 1).reshape(-1, 1)).sum().backward()
+    out["ragged_grad"] = ragged.grad
+    out["ragged_offset"] = rank_offset(len(ragged))
 
     task, model = moco_task_and_model()
     context = StepContext(iteration=5, max_iters=10, world_size=WORLD, rank=rank)

@@ -87,3 +87,13 @@ def test_moco_v2_step_under_ddp_matches_its_reconstruction(ranks):
     torch.testing.assert_close(state["queue"][:8], keys)  # both processes' keys, in rank order
     torch.testing.assert_close(state["queue"][8:], queue[8:])
     assert int(state["queue_ptr"]) == 8
+
+
+def test_gathers_take_batches_of_different_sizes(ranks):
+    """Rank 0 gives 2 rows, rank 1 gives 3 (a rank's unreadable images are dropped from its batch)."""
+    for rank in ranks:
+        assert rank["ragged"].flatten().tolist() == [0.0, 1.0, 10.0, 11.0, 12.0]
+    assert [rank["ragged_offset"] for rank in ranks] == [0, 2]
+    # every process's loss is sum(row_i * (i + 1)) over the gathered rows: each row's gradient sums the two
+    assert ranks[0]["ragged_grad"].flatten().tolist() == [2.0, 4.0]
+    assert ranks[1]["ragged_grad"].flatten().tolist() == [6.0, 8.0, 10.0]

@@ -210,3 +210,63 @@ def test_cosine_schedule_with_warmup_and_adamw(tmp_path):
     assert lrs[2] == pytest.approx(0.01)  # warm-up over: the cosine starts at the base lr
     assert all(a > b for a, b in zip(lrs[2:], lrs[3:]))
     assert lrs[-1] > 0.001 and lrs[-1] < 0.003  # one step before reaching min_lr
+
+
+def optimizer_of(**options: Any) -> Any:
+    from mmengine.optim import build_optim_wrapper
+
+    from sslreg.experiment import ScheduleConfig
+    from sslreg.runner.training import NO_DECAY_NORM_BIAS, optimizer_config
+
+    schedule = ScheduleConfig(**options)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1, bias=False))
+    config = {"optimizer": optimizer_config(schedule)}
+    if not schedule.decay_norm_and_bias:
+        config["paramwise_cfg"] = NO_DECAY_NORM_BIAS
+    return build_optim_wrapper(model, config).optimizer, model
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw", "lars"])
+def test_optimisers_and_no_decay_on_norms_and_biases(name):
+    optimizer, model = optimizer_of(optimizer=name, weight_decay=0.01, decay_norm_and_bias=False)
+    expected = {"sgd": "SGD", "adamw": "AdamW", "lars": "Lars"}[name]
+    assert type(optimizer).__name__ == expected
+    decay = {id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
+    conv, norm, last = model
+    assert decay[id(conv.weight)] == decay[id(last.weight)] == 0.01
+    assert decay[id(conv.bias)] == decay[id(norm.weight)] == decay[id(norm.bias)] == 0.0
+    optimizer, model = optimizer_of(optimizer=name, weight_decay=0.01)
+    assert {group["weight_decay"] for group in optimizer.param_groups} == {0.01}
+
+
+def test_schedule_options_are_checked():
+    from sslreg.experiment import ScheduleConfig
+
+    with pytest.raises(ValueError, match="lr_steps apply to lr_schedule 'step'"):
+        ScheduleConfig(lr_schedule="cosine", lr_steps=[2])
+    with pytest.raises(ValueError, match="optimizer"):
+        ScheduleConfig(optimizer="adam")
+
+
+def test_step_context_cosine_runs_from_start_to_end():
+    values = [StepContext(iteration=i, max_iters=5).cosine(0.9, 1.0) for i in range(5)]
+    assert values[0] == pytest.approx(0.9) and values[-1] == pytest.approx(1.0) and values[2] == pytest.approx(0.95)
+    assert StepContext(iteration=3, max_iters=6).progress == 0.5
+
+
+class Broken(Probe):
+    name = "broken"
+
+    def loss(self, model: ProbeModel, inputs: Any, targets: Any) -> Any:
+        return {"accuracy": 1.0}
+
+
+def test_a_loss_without_loss_is_a_plugin_error_naming_the_task(tmp_path, capsys):
+    raw = helpers.experiment_dict(tmp_path / "broken", max_iters=1)
+    raw["pretrain"]["pretext"] = {"name": "broken"}
+    raw["evaluate"] = []
+    reg = registry()
+    reg.add(Broken, plugin="test", distribution="tests", version="0")
+    plan = Plan("test", raw, [("", {}, validate_experiment(raw, reg))])
+    assert run_guarded(lambda: run_plan(plan, reg)) == 1
+    assert "pretext 'broken': loss() must return a scalar tensor or a dict" in capsys.readouterr().err

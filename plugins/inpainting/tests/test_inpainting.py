@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from sslreg_inpainting import Inpainting, InpaintingConfig, block_mask, centre_mask
 
-from sslreg.data import stack
+from sslreg import stack
 from sslreg.testing import TinyBackbone, check_plugin, check_pretext
 
 SMALL = [{"name": "RandomResizedCrop", "size": 32, "scale": [0.5, 1.0]}]

@@ -17,8 +17,7 @@ import torch.nn.functional as F
 import yaml
 from sslreg_moco_v2 import MocoV2, MocoV2Config, info_nce
 
-from sslreg import StepContext, load_weights_only
-from sslreg.data import stack
+from sslreg import StepContext, load_weights_only, stack
 from sslreg.testing import TinyBackbone, check_plugin
 
 TESTS = Path(__file__).parents[3] / "tests"

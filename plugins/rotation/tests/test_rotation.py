@@ -8,8 +8,7 @@ import sslreg_rotation
 import torch
 from sslreg_rotation import Rotation, RotationConfig
 
-from sslreg import UserError
-from sslreg.data import stack
+from sslreg import UserError, stack
 from sslreg.testing import TinyBackbone, check_plugin
 
 SMALL = [{"name": "RandomResizedCrop", "size": 32, "scale": [0.5, 1.0]}, {"name": "RandomHorizontalFlip"}]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from sslreg_simclr import SimCLR, SimCLRConfig, nt_xent
 
-from sslreg.data import stack
+from sslreg import stack
 from sslreg.testing import TinyBackbone, check_plugin
 
 SMALL = {"augment": [{"name": "RandomResizedCrop", "size": 16, "scale": [0.5, 1.0]}, "RandomHorizontalFlip"]}

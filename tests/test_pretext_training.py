@@ -1,4 +1,4 @@
-"""Each new pretext task trains a ResNet-18 on the embedded shapes on CPU (configs/shapes/<task>.yaml, pretraining
+"""Each new pretext task trains a ResNet-18 on the embedded data on CPU (configs/shapes/<task>.yaml, pretraining
 only) and its loss falls well below where it started. Tens of minutes on 2 CPU cores, so marked slow
 (python -m pytest -m slow tests/test_pretext_training.py)."""
 

@@ -20,7 +20,7 @@ from sslreg.evaluator import (  # noqa: E402
     resolve_device,
 )
 from sslreg.hookspecs import hookimpl  # noqa: E402
-from sslreg.pretext import PretextConfig, PretextModel, PretextTask  # noqa: E402
+from sslreg.pretext import PretextConfig, PretextModel, PretextTask, StepContext  # noqa: E402
 
 #: The rest of the public API, imported on first use (keeps ``import sslreg`` and ``sslreg list`` fast).
 _LAZY: dict[str, str] = {
@@ -44,6 +44,14 @@ _LAZY: dict[str, str] = {
     "sample_rng": "sslreg.data",
     "stack": "sslreg.data",
     "world": "sslreg.data",
+    "Augment": "sslreg.augment",
+    "AugmentSteps": "sslreg.augment",
+    "build_pipeline": "sslreg.augment",
+    "gather": "sslreg.distributed",
+    "gather_with_grad": "sslreg.distributed",
+    "batch_shuffle": "sslreg.distributed",
+    "rank_and_world": "sslreg.distributed",
+    "rank_offset": "sslreg.distributed",
     "PluginError": "sslreg.errors",
     "env_flag": "sslreg.env",
     "atomic_open": "sslreg.files",
@@ -91,6 +99,7 @@ __all__ = [
     "PretextModel",
     "PretextTask",
     "Sample",
+    "StepContext",
     "UserError",
     "__version__",
     "hookimpl",

@@ -8,13 +8,17 @@ Seeding, rank and worker sharding happen here and nowhere else:
   from ``source.stream(part, num_parts, epoch)`` (the source's contract: disjoint parts, union = everything).
 
 An item's randomness comes from :func:`sample_rng` ``(seed, epoch, index)`` (a stream's index is a hash of the
-sample's key), so a sample is the same whatever the number of workers or processes and after a resume.
+sample's key), so a sample is the same whatever the number of workers or processes and after a resume. While a
+transform runs, torch's, numpy's and Python's global generators are seeded from ``(seed, epoch, index)`` too and
+restored afterwards (:func:`isolated_globals`): a transform that draws from them (torchvision's v2 transforms
+do) still gives the same sample in a worker and in the main process, and never shifts training's RNG.
 Unreadable images (the source returns None, or the transform does) are dropped when a batch is collated and
 counted in it (:class:`Batch`), so every consumer accounts for them the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -45,6 +49,22 @@ def world() -> tuple[int, int]:
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator of one sample: a function of (seed, epoch, index) only."""
     return np.random.default_rng([seed, epoch, index])
+
+
+@contextlib.contextmanager
+def isolated_globals(seed: int, epoch: int, index: int) -> Iterator[None]:
+    """torch's (CPU), numpy's and Python's global generators seeded from (seed, epoch, index), restored after."""
+    state = np.random.SeedSequence([seed, epoch, index, 0x5EED]).generate_state(2, np.uint32)
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(state[0]) << 32 | int(state[1]))
+        np.random.seed(int(state[0]))
+        random.seed(int(state[1]))
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 def key_index(key: str) -> int:
@@ -104,7 +124,8 @@ class MapItems(Dataset):
             sample = self.source.load(index)
         if sample is None:
             return None
-        return self.transform(sample, sample_rng(self.seed, epoch, index))
+        with isolated_globals(self.seed, epoch, index):
+            return self.transform(sample, sample_rng(self.seed, epoch, index))
 
 
 class StreamItems(IterableDataset):
@@ -147,7 +168,9 @@ class StreamItems(IterableDataset):
                 yield None
                 continue
             index = key_index(sample.key) if sample.key else position * num_parts + part
-            yield self.transform(sample, sample_rng(self.seed, self.epoch, index))
+            with isolated_globals(self.seed, self.epoch, index):
+                item = self.transform(sample, sample_rng(self.seed, self.epoch, index))
+            yield item
 
 
 class EpochSampler(Sampler):

@@ -16,9 +16,9 @@ import json
 import re
 import types
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
 from sslreg.backbone import BackboneConfig
 from sslreg.component import ComponentConfig, ComponentSpec
@@ -50,12 +50,24 @@ class ScheduleConfig(_Strict):
     epochs: int = Field(1, ge=1, description="Passes over the training data.")
     max_iters: int | None = Field(None, ge=1, description="Stop after this many iterations (overrides epochs).")
     batch_size: int = Field(32, ge=1, description="Global batch size (split across DDP processes).")
-    lr: float = Field(0.01, gt=0, description="Base learning rate of SGD.")
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
-    weight_decay: float = Field(1e-4, ge=0, description="SGD weight decay.")
+    optimizer: Literal["sgd", "adamw", "lars"] = Field(
+        "sgd", description="'sgd', 'adamw' (torch's) or 'lars' (timm's LARS; needs timm: pip install 'sslreg[lars]')."
+    )
+    lr: float = Field(0.01, gt=0, description="Base learning rate.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum of SGD and LARS.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW's (beta1, beta2).")
+    weight_decay: float = Field(1e-4, ge=0, description="Weight decay (decoupled for AdamW).")
+    decay_norm_and_bias: bool = Field(
+        True, description="Apply weight decay to normalisation layers and biases too (False: exclude them)."
+    )
+    lr_schedule: Literal["step", "cosine"] = Field(
+        "step", description="'step': times lr_gamma at each of lr_steps; 'cosine': down to min_lr by the last step."
+    )
     lr_steps: list[int] = Field(default_factory=list, description="Epochs at which the lr is multiplied by lr_gamma.")
     lr_gamma: float = Field(0.1, gt=0, le=1, description="Factor of each lr step.")
+    min_lr: float = Field(0.0, ge=0, description="Final learning rate of the cosine schedule.")
     warmup_iters: int = Field(0, ge=0, description="Linear lr warm-up iterations.")
+    sync_bn: bool = Field(False, description="Under DDP, turn BatchNorm layers into SyncBatchNorm (GPU only).")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     checkpoint_interval: int = Field(1, ge=1, description="Save a checkpoint every this many epochs.")
     keep_checkpoints: int = Field(
@@ -65,6 +77,14 @@ class ScheduleConfig(_Strict):
     amp: bool = Field(True, description="Mixed precision on GPU (ignored on CPU).")
     device: str = Field("auto", description="'auto' (GPU when present), 'cpu', 'cuda' or 'cuda:N'.")
     deterministic: bool = Field(True, description="Deterministic algorithms (same seed, same result on CPU).")
+
+    @model_validator(mode="after")
+    def _check_schedule(self) -> ScheduleConfig:
+        if self.lr_steps and self.lr_schedule != "step":
+            raise ValueError(f"lr_steps apply to lr_schedule 'step', not {self.lr_schedule!r}; remove them")
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise ValueError(f"betas: each must be in [0, 1), got {list(self.betas)}")
+        return self
 
 
 class PretrainConfig(_Strict):

@@ -14,6 +14,7 @@ evaluator without options is not run, and ``check_plugin`` warns which ones were
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import pickle
 import tempfile
@@ -115,22 +116,60 @@ def check_backbone(cls: type[Backbone], size: int = 64) -> None:
     assert not model.training, f"{cls.name}: a frozen trunk must stay in eval mode"
 
 
+def _same_nested(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same_nested(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_nested(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
 def check_pretext(cls: type[PretextTask], trunk: Backbone | None = None, image_size: int = 96) -> None:
-    """Picklable, deterministic samples; the model's loss is a finite scalar with gradients."""
+    """Picklable, deterministic samples that collate; the loss (a finite scalar, or a dict with one under 'loss'
+    and extra scalars) has gradients; the step hooks run; the model's state (heads, encoders, queues) is a state
+    dict that loads back; the evaluated trunk is a Backbone of the model."""
+    from sslreg.data import stack
+    from sslreg.pretext import StepContext
+
     task = cls(cls.Config(name=cls.name))
     task = pickle.loads(pickle.dumps(task))
     image = np.random.default_rng(0).integers(0, 256, (image_size, image_size, 3), dtype=np.uint8)
     first = task.make_sample(image, np.random.default_rng(1))
     again = task.make_sample(image, np.random.default_rng(1))
-    assert all(torch.equal(a, b) for a, b in zip(first, again)), f"{cls.name}: make_sample must depend only on rng"
+    assert isinstance(first, tuple) and len(first) == 2, f"{cls.name}: make_sample must return (inputs, targets)"
+    assert _same_nested(first, again), f"{cls.name}: make_sample must depend only on rng"
     trunk = trunk or TinyBackbone(BackboneConfig(name="tiny", in_channels=cls.input_channels))
+    torch.manual_seed(0)
     model = task.build_model(trunk)
     assert isinstance(model, PretextModel) and model.trunk is trunk
-    inputs, targets = (torch.stack([first[i], again[i]]) for i in range(2))
-    loss = task.loss(model, inputs, targets)
-    assert loss.ndim == 0 and torch.isfinite(loss), f"{cls.name}: loss must be a finite scalar"
+    inputs, targets = stack([first, again])
+    context = StepContext(iteration=0, max_iters=2)
+    with torch.no_grad():
+        task.before_step(model, context)
+    takes_context = "context" in inspect.signature(task.loss).parameters
+    out = task.loss(model, inputs, targets, context=context) if takes_context else task.loss(model, inputs, targets)
+    losses = out if isinstance(out, dict) else {"loss": out}
+    loss = losses.get("loss")
+    assert isinstance(loss, torch.Tensor) and loss.numel() == 1, f"{cls.name}: loss must be a scalar tensor"
+    assert torch.isfinite(loss), f"{cls.name}: loss must be finite"
+    for name, value in losses.items():
+        assert name.isidentifier(), f"{cls.name}: logged scalar names must be identifiers, not {name!r}"
+        assert math.isfinite(float(torch.as_tensor(value).detach().reshape(()))), f"{cls.name}: {name} not finite"
     loss.backward()
     assert any(p.grad is not None for p in trunk.parameters()), f"{cls.name}: no gradient reaches the trunk"
+    with torch.no_grad():
+        task.after_step(model, context)
+    evaluated = task.evaluated_trunk(model)
+    assert isinstance(evaluated, Backbone) and any(module is evaluated for module in model.modules()), (
+        f"{cls.name}: evaluated_trunk must return a Backbone held by the model"
+    )
+    assert evaluated.state_dict().keys() == trunk.state_dict().keys(), f"{cls.name}: evaluated trunk of another kind"
+    fresh = cls(cls.Config(name=cls.name)).build_model(
+        TinyBackbone(BackboneConfig(name="tiny", in_channels=cls.input_channels))
+    )
+    fresh.load_state_dict(model.state_dict())  # everything the task keeps is checkpointable state
 
 
 def _image_digest(image: np.ndarray) -> str:

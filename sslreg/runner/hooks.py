@@ -15,8 +15,10 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 
+from sslreg.calls import plugin_call
 from sslreg.data import Batch
 from sslreg.errors import UserError
+from sslreg.pretext import StepContext
 from sslreg.runner import checkpoints
 from sslreg.runner.compat import plain_message_hub
 
@@ -78,6 +80,57 @@ class SafeCheckpointHook(Hook):
         random.setstate((version, tuple(internal), gauss))
         kind, keys, position, gauss_next, cached = state["numpy"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, gauss_next, cached))
+
+
+class TaskStepHook(Hook):
+    """The task's side of every step: its :class:`StepContext`, ``before_step`` before the forward pass and
+    ``after_step`` after the optimiser step (both under ``torch.no_grad``); the names of the scalars its loss
+    logs travel in checkpoints, so the results of a resumed run report them too."""
+
+    priority = "NORMAL"
+
+    def __init__(self) -> None:
+        self.metric_names: set[str] = set()
+
+    @staticmethod
+    def _model(runner: Any) -> Any:
+        return runner.model.module if hasattr(runner.model, "module") else runner.model
+
+    def _context(self, runner: Any) -> StepContext:
+        return StepContext(
+            iteration=runner.iter,
+            epoch=runner.epoch,
+            max_iters=runner.max_iters,
+            max_epochs=runner.max_epochs,
+            rank=runner.rank,
+            world_size=runner.world_size,
+        )
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        model = self._model(runner)
+        object.__setattr__(model, "context", self._context(runner))
+        with torch.no_grad(), plugin_call(model.task, "before_step"):
+            model.task.before_step(model.pretext, model.context)
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: dict | None = None
+    ) -> None:
+        model = self._model(runner)
+        with torch.no_grad(), plugin_call(model.task, "after_step"):
+            model.task.after_step(model.pretext, model.context)
+        self.metric_names.update(model.metric_names)
+
+    def metrics(self, runner: Any, window: int) -> dict[str, float]:
+        """Each logged scalar of the task's loss, averaged over the last ``window`` iterations."""
+        scalars = runner.message_hub.log_scalars
+        found = {name: scalars.get(f"train/{name}") for name in sorted(self.metric_names)}
+        return {name: float(buffer.mean(window)) for name, buffer in found.items() if buffer is not None}
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        checkpoint.setdefault(STATE_KEY, {})["metrics"] = sorted(self.metric_names)
+
+    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        self.metric_names = set((checkpoint.get(STATE_KEY) or {}).get("metrics", []))
 
 
 class BadImageHook(Hook):

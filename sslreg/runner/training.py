@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,10 @@ import torch
 from mmengine.hooks import Hook
 
 import sslreg
-from sslreg.calls import plugin_call
+from sslreg.backbone import Backbone
+from sslreg.calls import describe, plugin_call
 from sslreg.data import make_loader, world
-from sslreg.errors import UserError
+from sslreg.errors import PluginError, UserError
 from sslreg.experiment import ExperimentConfig
 from sslreg.files import sha256_file
 from sslreg.inputs import InputContract
@@ -24,7 +25,13 @@ from sslreg.registry import Registry
 from sslreg.runner import checkpoints, compat
 from sslreg.runner.data import PretextTransform, prepare_images
 from sslreg.runner.folder import fingerprint_of, trunk_identity
-from sslreg.runner.hooks import BadImageHook, ProgressHook, RetainingCheckpointHook, SafeCheckpointHook
+from sslreg.runner.hooks import (
+    BadImageHook,
+    ProgressHook,
+    RetainingCheckpointHook,
+    SafeCheckpointHook,
+    TaskStepHook,
+)
 from sslreg.runner.model import PretextRunnerModel
 from sslreg.runner.stages import PRETRAIN_RECORD, read_record, stage_dir, write_record
 from sslreg.trunk import CONTRACT_KEY, build_trunk
@@ -45,6 +52,7 @@ class PretrainOutcome:
     trunk_sha256: str = ""
     train_seconds: float = 0.0
     trained: bool = True
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The ``pretrain`` entry of results.json."""
@@ -56,6 +64,7 @@ class PretrainOutcome:
             "bad_images": self.bad_images,
             "seen_images": self.seen_images,
             "train_seconds": round(self.train_seconds, 3),
+            "metrics": {name: round(value, 6) for name, value in self.metrics.items()},
         }
 
 
@@ -113,8 +122,59 @@ def _plan_epochs(schedule: Any, size: int, world_size: int) -> tuple[int, int | 
     return epochs, min(size, per_epoch * schedule.batch_size), per_epoch
 
 
+#: mmengine's parameter-wise options that exempt normalisation layers and biases from weight decay.
+NO_DECAY_NORM_BIAS = {"norm_decay_mult": 0.0, "bias_decay_mult": 0.0}
+
+
+def optimizer_config(schedule: Any) -> dict[str, Any]:
+    """The mmengine optimizer config of ``schedule.optimizer``: torch's SGD or AdamW, or timm's LARS."""
+    if schedule.optimizer == "sgd":
+        return dict(type="SGD", lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
+    if schedule.optimizer == "adamw":
+        return dict(type="AdamW", lr=schedule.lr, betas=tuple(schedule.betas), weight_decay=schedule.weight_decay)
+    try:
+        from timm.optim import Lars
+    except ImportError:
+        raise UserError(
+            "pretrain.schedule.optimizer: 'lars' needs the timm package (pip install 'sslreg[lars]')"
+        ) from None
+    # timm's LARS adapts the lr of groups with weight decay only: with decay_norm_and_bias false, norms and
+    # biases get plain SGD steps, as in SimCLR and BYOL.
+    return dict(type=Lars, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
+
+
+def lr_schedulers(schedule: Any, total_iters: int) -> list[dict[str, Any]] | None:
+    """mmengine parameter schedulers: linear warm-up over ``warmup_iters``, then steps (by epoch) or a cosine
+    down to ``min_lr`` at iteration ``total_iters``."""
+    schedulers: list[dict[str, Any]] = []
+    if schedule.warmup_iters:
+        schedulers.append(dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=schedule.warmup_iters))
+    if schedule.lr_schedule == "step" and schedule.lr_steps:
+        schedulers.append(
+            dict(type="MultiStepLR", by_epoch=True, milestones=list(schedule.lr_steps), gamma=schedule.lr_gamma)
+        )
+    if schedule.lr_schedule == "cosine":
+        if schedule.warmup_iters >= total_iters:
+            raise UserError(
+                f"pretrain.schedule.warmup_iters: {schedule.warmup_iters} leaves none of the {total_iters}"
+                " iterations to the cosine schedule"
+            )
+        schedulers.append(
+            dict(
+                type="CosineAnnealingLR",
+                by_epoch=False,
+                begin=schedule.warmup_iters,
+                end=total_iters,
+                T_max=total_iters - schedule.warmup_iters,
+                eta_min=schedule.min_lr,
+            )
+        )
+    return schedulers or None
+
+
 def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path, resume_from: Path | None) -> Any:
-    """A SafeRunner for ``experiment.pretrain``: SGD + warm-up/steps, checkpoints, TensorBoard, DDP when launched."""
+    """A SafeRunner for ``experiment.pretrain``: optimiser and lr schedule, the task's step hooks, checkpoints,
+    TensorBoard, DDP when launched."""
     from sslreg.runner.engine import SafeRunner
 
     pretrain, seed = experiment.pretrain, experiment.seed
@@ -158,13 +218,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
         persistent_workers=schedule.num_workers > 0,
     )
     use_amp = schedule.amp and device.startswith("cuda")
-    schedulers: list[dict[str, Any]] = []
-    if schedule.warmup_iters:
-        schedulers.append(dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=schedule.warmup_iters))
-    if schedule.lr_steps:
-        schedulers.append(
-            dict(type="MultiStepLR", by_epoch=True, milestones=list(schedule.lr_steps), gamma=schedule.lr_gamma)
-        )
+    schedulers = lr_schedulers(schedule, epochs * len(loader))
     distributed = world_size > 1
     if distributed and not device.startswith("cuda") and not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend="gloo")  # mmengine's launcher assumes CUDA devices
@@ -174,8 +228,12 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
         if (distributed and not device.startswith("cuda"))
         else None
     )
+    sync_bn = schedule.sync_bn and distributed
+    if sync_bn and not device.startswith("cuda"):
+        raise UserError("pretrain.schedule.sync_bn: SyncBatchNorm needs GPUs; set it false for CPU processes")
     custom_hooks = [
         SafeCheckpointHook(),
+        TaskStepHook(),
         BadImageHook(pretrain.data.name, pretrain.data.max_bad_fraction),
         ProgressHook(schedule.batch_size, schedule.log_interval),
     ]
@@ -190,7 +248,8 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
         train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=epochs + 1),
         optim_wrapper=dict(
             type="AmpOptimWrapper" if use_amp else "OptimWrapper",
-            optimizer=dict(type="SGD", lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay),
+            optimizer=optimizer_config(schedule),
+            **({} if schedule.decay_norm_and_bias else {"paramwise_cfg": NO_DECAY_NORM_BIAS}),
         ),
         param_scheduler=schedulers or None,
         default_hooks=dict(
@@ -214,7 +273,7 @@ def build_runner(experiment: ExperimentConfig, registry: Registry, run_dir: Path
             mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
             dist_cfg=dict(backend="nccl" if device.startswith("cuda") else "gloo"),
         ),
-        cfg=dict(model_wrapper_cfg=wrapper) if wrapper else None,
+        cfg={**({"model_wrapper_cfg": wrapper} if wrapper else {}), **({"sync_bn": "torch"} if sync_bn else {})},
         randomness=dict(seed=seed, deterministic=schedule.deterministic, diff_rank_seed=False),
         visualizer=dict(
             type="Visualizer", vis_backends=[dict(type="LocalVisBackend"), dict(type="TensorboardVisBackend")]
@@ -244,15 +303,42 @@ class _InputContractHook(Hook):
         checkpoint.setdefault("meta", {})[CONTRACT_KEY] = self.contract.model_dump(mode="json")
 
 
+def evaluated_trunk_of(model: PretextRunnerModel) -> tuple[str, Backbone]:
+    """(attribute path, module) of the trunk the task evaluates (``task.evaluated_trunk``), checked to be a
+    Backbone of the trained trunk's kind held by the model."""
+    task = model.task
+    with plugin_call(task, "evaluated_trunk"):
+        chosen = task.evaluated_trunk(model.pretext)
+    path = next((name for name, module in model.named_modules() if module is chosen), None)
+    same_kind = isinstance(chosen, Backbone) and chosen.state_dict().keys() == model.trunk.state_dict().keys()
+    if path is None or not same_kind:
+        raise PluginError(
+            f"{describe(task)}, evaluated_trunk() must return a Backbone of the model like model.trunk,"
+            f" got {type(chosen).__name__}"
+        )
+    return path, chosen
+
+
 def save_trunk(model: PretextRunnerModel, path: Path, experiment: ExperimentConfig, extra: dict[str, Any]) -> Path:
-    """``{"state_dict": {"trunk.<k>", "head.<k>"}, "meta": {...}}``, the format ``weights:`` options load."""
+    """``{"state_dict": {"trunk.<k>", "head.<k>", ...}, "meta": {...}}``, the format ``weights:`` options load.
+
+    ``trunk.`` holds the evaluated trunk (``task.evaluated_trunk``); when that is not the model's own trunk (a
+    momentum encoder), the own trunk is left out (the checkpoints keep it) and ``meta.evaluated_trunk`` says which
+    module it was.
+    """
+    where, evaluated = evaluated_trunk_of(model)
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    if where != "trunk":
+        state = {key: value for key, value in state.items() if not key.startswith("trunk.")}
+        state.update({f"trunk.{key}": value.detach().cpu() for key, value in evaluated.state_dict().items()})
+    contract = getattr(evaluated, "input_contract", None) or model.trunk.input_contract
     meta = {
         "config": experiment.model_dump(mode="json"),
         "sslreg_version": sslreg.__version__,
         "backbone": experiment.pretrain.backbone.name,
         "pretext": experiment.pretrain.pretext.name,
-        CONTRACT_KEY: model.trunk.input_contract.model_dump(mode="json"),
+        "evaluated_trunk": where,
+        CONTRACT_KEY: contract.model_dump(mode="json"),
         **extra,
     }
     return compat.atomic_save({"state_dict": state, "meta": meta}, path)
@@ -279,6 +365,7 @@ def _stored_outcome(run_dir: Path, fingerprint: str) -> PretrainOutcome | None:
         trunk_sha256=actual,
         train_seconds=float(record.get("train_seconds", 0.0)),
         trained=False,
+        metrics={str(name): float(value) for name, value in (record.get("metrics") or {}).items()},
     )
 
 
@@ -311,6 +398,7 @@ def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) ->
             f"dataset {data.name!r}: pretraining ran 0 iterations (no batch came out of the source); nothing saved"
         )
     bad_hook = next(hook for hook in runner.hooks if isinstance(hook, BadImageHook))
+    step_hook = next(hook for hook in runner.hooks if isinstance(hook, TaskStepHook))
     model = runner.model.module if hasattr(runner.model, "module") else runner.model
     outcome = PretrainOutcome(
         trunk_path,
@@ -320,6 +408,7 @@ def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) ->
         bad_hook.seen,
         resume_from,
         train_seconds=safe_hook.train_seconds,
+        metrics=step_hook.metrics(runner, experiment.pretrain.schedule.log_interval),
     )
     extra = dict(
         iterations=outcome.iterations,

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 from sslreg_datasets.voc07 import VOC_CLASSES
+from sslreg_normals.layout import write_sample, write_split
 
 from sslreg import build_trunk, get_registry
 from sslreg.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
-VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "TRUNK_WEIGHTS")
+VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "NYUV2_ROOT", "TRUNK_WEIGHTS")
 
 
 def _errors(text: str) -> list[str]:
@@ -40,7 +41,7 @@ def test_without_data_every_missing_root_names_its_variable(config, no_data, cap
         assert any(f"set ${name}" in line for name in VARIABLES), line
     named = {name for name in VARIABLES if any(f"${name}" in line for line in errors)}
     text = config.read_text() + "".join(p.read_text() for p in (ROOT / "configs" / "paper" / "base").glob("*.yaml"))
-    assert "VOC07_ROOT" in named and named <= {name for name in VARIABLES if name in text}
+    assert named and named <= {name for name in VARIABLES if name in text}
 
 
 def _tiny_tree(tmp_path: Path) -> dict[str, str]:
@@ -56,9 +57,15 @@ def _tiny_tree(tmp_path: Path) -> dict[str, str]:
             cv2.imwrite(str(voc / "JPEGImages" / f"{name}.jpg"), image)
         for cls in VOC_CLASSES:
             (voc / "ImageSets" / "Main" / f"{cls}_{split}.txt").write_text("".join(f"{n} -1\n" for n in ids))
+    nyu = tmp_path / "nyuv2"
+    normals = np.zeros((40, 40, 3), np.float32)
+    normals[..., 2] = 1.0
+    for split, name in (("train", "0001"), ("test", "0002")):
+        write_sample(nyu, name, image, normals, np.ones((40, 40), bool))
+        write_split(nyu, split, [name])
     weights = tmp_path / "trunk.pth"
     torch.save(build_trunk(get_registry(), {"name": "resnet50"}, seed=0).state_dict(), weights)
-    return {"YFCC_ROOT": str(yfcc), "VOC07_ROOT": str(voc), "TRUNK_WEIGHTS": str(weights)}
+    return {"YFCC_ROOT": str(yfcc), "VOC07_ROOT": str(voc), "NYUV2_ROOT": str(nyu), "TRUNK_WEIGHTS": str(weights)}
 
 
 def test_on_a_tiny_data_tree_every_paper_config_is_ok(tmp_path, monkeypatch, capsys):

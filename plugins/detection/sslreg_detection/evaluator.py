@@ -277,7 +277,13 @@ class DetectionRun:
                 logger.info("voc07_detection seed %d step %d/%d: %s", self.seed, steps, cfg.iterations, summary)
             if steps >= cfg.iterations:
                 break
-        return {name: float(np.mean(values)) for name, values in recent.items()}
+        means = {name: float(np.mean(values)) for name, values in recent.items()}
+        if self.world_size > 1:  # the mean over ranks, and the images every rank skipped
+            totals = torch.tensor([*means.values(), float(self.skipped_train)], dtype=torch.float64)
+            dist.all_reduce(totals)
+            means = {name: float(total) / self.world_size for name, total in zip(means, totals.tolist())}
+            self.skipped_train = int(totals[-1])
+        return means
 
     @torch.no_grad()
     def detect(self, model: torch.nn.Module, source: DatasetSource) -> tuple[list[Detections], list[GroundTruth], int]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from sslreg_detection import evaluator as detection
+from sslreg_detection.evaluator import DetectionConfig, VocDetectionEvaluator
 
 from sslreg import EvalContext, get_registry
 from sslreg.testing import TinyBackbone
-from sslreg_detection import evaluator as detection
-from sslreg_detection.evaluator import DetectionConfig, VocDetectionEvaluator
 
 
 def main(out: Path, options: dict) -> None:

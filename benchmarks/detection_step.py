@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from sslreg import build_trunk, get_registry
 from sslreg_detection.data import DetectionTransform
 from sslreg_detection.demo import EmbeddedDetection, EmbeddedDetectionConfig
 from sslreg_detection.evaluator import DetectionConfig, optimizer_for
 from sslreg_detection.model import PreparedImages, build_detector, choose_layout
+
+from sslreg import build_trunk, get_registry
 
 
 def median_seconds(run, repeats: int) -> float:

@@ -215,6 +215,12 @@ class DetectionRun:
     rank: int = 0
     world_size: int = 1
 
+    def say(self, line: str) -> None:
+        """A progress line on the terminal (rank 0) and in the log."""
+        logger.info(line)
+        if self.rank == 0:
+            print(line, flush=True)
+
     def transform(self, source: DatasetSource, train: bool) -> DetectionTransform:
         cfg = self.cfg
         contract = self.trunk.input_contract
@@ -274,7 +280,7 @@ class DetectionRun:
                 del recent[name][: -cfg.log_interval]
             if steps % cfg.log_interval == 0 or steps == cfg.iterations:
                 summary = ", ".join(f"{name} {np.mean(values):.3f}" for name, values in recent.items())
-                logger.info("voc07_detection seed %d step %d/%d: %s", self.seed, steps, cfg.iterations, summary)
+                self.say(f"voc07_detection seed {self.seed} step {steps}/{cfg.iterations}: {summary}")
             if steps >= cfg.iterations:
                 break
         means = {name: float(np.mean(values)) for name, values in recent.items()}
@@ -403,7 +409,7 @@ class VocDetectionEvaluator(Evaluator):
         score = mean_ap(aps)
         if math.isnan(score):
             raise UserError(f"voc07_detection: the test data {test_source.name!r} has no non-difficult box")
-        logger.info("voc07_detection seed %d: mAP %.2f", seed, 100 * score)
+        run.say(f"voc07_detection seed {seed}: mAP {100 * score:.2f} on {len(truths)} test images")
         return {
             "seed": seed,
             "mAP": 100 * score,

@@ -6,11 +6,13 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from sslreg.cli import main
 
 
+@pytest.mark.filterwarnings("ignore:The least populated class")  # 24 SVM images: some classes are rare
 def test_a_sweep_with_svm_layers_and_the_detection_column(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("SSLREG_CACHE", str(tmp_path / "cache"))
     demo = {"name": "embedded_detection", "num_trainval": 6, "num_test": 4, "size": 48}

@@ -197,6 +197,8 @@ class EmbeddedDetection(VocDetection):
     def __init__(self, config: EmbeddedDetectionConfig) -> None:
         root = demo_root(config)
         if not (root / "options.json").is_file():
+            if root.exists() and (not root.is_dir() or any(root.iterdir())):
+                raise UserError(f"dataset 'embedded_detection': root '{root}' exists and is not a demo set")
             write_devkit(config, root)
         elif json.loads((root / "options.json").read_text()) != generation_options(config):
             raise UserError(

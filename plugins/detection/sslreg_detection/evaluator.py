@@ -221,6 +221,14 @@ class DetectionRun:
         if self.rank == 0:
             print(line, flush=True)
 
+    def all_have(self, flag: bool) -> bool:
+        """``flag`` on every rank (one tiny all-reduce under DDP, so that no rank steps alone)."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([int(flag)], device=self.device if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+        return bool(value.item())
+
     def transform(self, source: DatasetSource, train: bool) -> DetectionTransform:
         cfg = self.cfg
         contract = self.trunk.input_contract
@@ -260,8 +268,8 @@ class DetectionRun:
         steps = 0
         for skipped, items in self.batches(source):
             self.skipped_train += skipped
-            if not items:
-                continue  # every image of the batch unreadable
+            if not self.all_have(bool(items)):
+                continue  # every image of the batch unreadable (on some rank: all ranks skip the step together)
             images, targets = items_to(items, self.device)
             losses = net(images, targets)
             loss = sum(losses.values())
@@ -370,10 +378,10 @@ class VocDetectionEvaluator(Evaluator):
             "per_class_ap": per_class,
             "runs": runs,
             "classes": classes,
-            "train_images": len(train_source) - runs[0]["skipped_train_images"],
+            "train_images": len(train_source),
             "test_images": runs[0]["test_images"],
             "skipped": {
-                "train": {**getattr(train_source, "skipped", {}), "unreadable": runs[0]["skipped_train_images"]},
+                "train": {**getattr(train_source, "skipped", {}), "unreadable_reads": runs[0]["skipped_train_images"]},
                 "test": {**getattr(test_source, "skipped", {}), "unreadable": runs[0]["skipped_test_images"]},
             },
             "short_side": cfg.short_side,

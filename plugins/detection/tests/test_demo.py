@@ -43,6 +43,10 @@ def test_same_options_same_files_and_a_cache_folder_per_options(tmp_path: Path, 
     other = EmbeddedDetection(EmbeddedDetectionConfig(**{**SMALL, "seed": 1}))
     assert other.devkit_roots()[0] != one.devkit_roots()[0]
     assert other.devkit_roots()[0].parent == tmp_path / "cache" / "embedded_detection"
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    with pytest.raises(UserError, match="exists and is not a demo set"):
+        EmbeddedDetection(EmbeddedDetectionConfig(root=str(tmp_path / "taken"), **SMALL))
     with pytest.raises(UserError, match="made with other options"):
         EmbeddedDetection(EmbeddedDetectionConfig(root=str(tmp_path / "elsewhere"), **{**SMALL, "seed": 1}))
 

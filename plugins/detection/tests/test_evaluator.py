@@ -9,7 +9,8 @@ import pytest
 import torch
 from pydantic import BaseModel
 from sslreg_detection.data import DetectionTransform
-from sslreg_detection.evaluator import DetectionConfig, VocDetectionEvaluator, lr_factor
+from sslreg_detection.evaluator import DetectionConfig, VocDetectionEvaluator, lr_factor, original_scale, truth_of
+from sslreg_detection.metric import per_class_ap
 
 from sslreg import BackboneConfig, EvalContext, InputContract, Sample, UserError, get_registry
 from sslreg.testing import TinyBackbone, check_evaluator
@@ -136,3 +137,18 @@ def test_schedule_warms_up_then_steps():
     assert lr_factor(0, cfg) == pytest.approx(1 / 3)
     assert lr_factor(5, cfg) == pytest.approx(1 / 3 * 0.5 + 0.5)
     assert [lr_factor(s, cfg) for s in (10, 19, 20, 30)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+
+
+def test_detections_go_back_to_the_original_pixels_and_score_against_the_original_truth():
+    transform = DetectionTransform(InputContract(), short_side=20, max_side=60, train=False)
+    image = np.zeros((10, 16, 3), np.uint8)
+    truth = {"boxes": np.float32([[1, 2, 9, 8]]), "labels": np.int64([1]), "difficult": np.bool_([False])}
+    item = transform(Sample(image, truth, "k"), np.random.default_rng(0))
+    assert item.image.shape[1:] == (20, 32)
+    resized = item.target["boxes"]  # what a perfect detector would output on the resized image
+    output = {"boxes": torch.cat([resized, torch.tensor([[30.0, 0.0, 40.0, 25.0]])]),
+              "scores": torch.tensor([0.9, 0.5]), "labels": torch.tensor([2, 1])}  # fmt: skip
+    found = original_scale(output, item)
+    np.testing.assert_allclose(found.boxes, [[1, 2, 9, 8], [15, 0, 16, 10]], atol=1e-5)  # clipped to 16x10
+    assert found.labels.tolist() == [1, 0]
+    assert per_class_ap([found], [truth_of(item)], 2, mode="all")[1] == pytest.approx(1.0)

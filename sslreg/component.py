@@ -59,6 +59,12 @@ class Component:
         return doc.splitlines()[0].strip() if doc else ""
 
     @classmethod
+    def check(cls, config: ComponentConfig) -> list[str]:
+        """Problems with what ``config`` needs outside Python, found cheaply before any work starts (missing files,
+        data roots, system libraries): one line each, starting with the option it concerns. Default: none."""
+        return []
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
         """Extra facts for ``sslreg info`` (layers, parameter counts, ...). Override to add."""
         return {}

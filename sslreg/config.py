@@ -25,6 +25,7 @@ from typing import Any
 from sslreg.backbone import BackboneConfig
 from sslreg.component import ComponentConfig
 from sslreg.configfile import CODE_KEYS, parse_value, plain_tree, read_file
+from sslreg.errors import UserError
 from sslreg.experiment import (
     ConfigError,
     ExperimentConfig,
@@ -290,18 +291,19 @@ def _data_issues(
     """Problems with the data and files the validated components name: (path, message, path of the option)."""
     issues = []
     for path, kind, config in resolved:
-        if kind == "dataset":
-            key = repr(config)
-            if key not in cache:
-                cls = registry.get("dataset", config.name).cls
-                try:
-                    cache[key] = [str(line) for line in cls.check(config)]
-                except Exception as error:  # noqa: BLE001 - a plugin's check must not hide the other problems
-                    cache[key] = [f"check() of dataset {config.name!r} failed: {type(error).__name__}: {error}"]
-            lines = cache[key]
-        elif kind == "backbone" and isinstance(config, BackboneConfig) and config.weights:
-            lines = [] if os.path.isfile(config.weights) else [f"weights {config.weights!r}: no such file"]
-        else:
+        key = f"{kind}:{config!r}"
+        if key not in cache:
+            cls = registry.get(kind, config.name).cls
+            try:
+                cache[key] = [str(line) for line in cls.check(config)]
+            except UserError as error:  # a check may also raise its one line
+                cache[key] = [str(error)]
+            except Exception as error:  # noqa: BLE001 - a plugin's check must not hide the other problems
+                cache[key] = [f"check() of {kind} {config.name!r} failed: {type(error).__name__}: {error}"]
+        lines = list(cache[key])
+        if kind == "backbone" and isinstance(config, BackboneConfig) and config.weights:
+            lines += [] if os.path.isfile(config.weights) else [f"weights {config.weights!r}: no such file"]
+        if not lines:
             continue
         for line in lines:
             match = _OPTION.match(line)
@@ -317,7 +319,10 @@ def _data_issues(
 def _value_in(config: ComponentConfig, path: Path_, prefix: Path_, line: str) -> bool:
     value: Any = config
     for part in path[len(prefix) :]:
-        value = getattr(value, str(part), None) if not isinstance(part, int) else None
+        if isinstance(part, int):
+            value = value[part] if isinstance(value, (list, tuple)) and part < len(value) else None
+        else:
+            value = getattr(value, str(part), None)
     return value is not None and str(value) in line
 
 

@@ -67,7 +67,7 @@ class DatasetSource(Component):
 
     @classmethod
     def check(cls, config: DatasetConfig) -> list[str]:
-        """Problems with the data ``config`` names, found cheaply before any work starts.
+        """Problems with the data ``config`` names, found cheaply before any work starts (overrides Component.check).
 
         One line per problem, starting with the option it concerns (``"root '/x' does not exist"``): a missing
         root or split file, a folder with no images. Must not decode images. Default: nothing to check.

@@ -377,6 +377,6 @@ def test_problems_of_several_kinds_come_together(tmp_path, monkeypatch, capsys):
             "evaluate[0].train.root: required option is missing",
             "evaluate[0].train.rot: unknown option; did you mean 'root'?",
             "evaluate[1].train.name: unknown dataset 'embedded_shapez'; did you mean 'embedded_shapes' or"
-            " 'embedded_photos'?",
+            " 'embedded_photos' or 'embedded_detection'?",
         ]
     )

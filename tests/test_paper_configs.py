@@ -17,7 +17,13 @@ from sslreg.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
-VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "NYUV2_ROOT", "TRUNK_WEIGHTS")
+VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "VOC12_ROOT", "NYUV2_ROOT", "TRUNK_WEIGHTS")
+
+
+ANNOTATION = (
+    "<annotation><size><width>40</width><height>40</height></size><object><name>dog</name><difficult>0</difficult>"
+    "<bndbox><xmin>2</xmin><ymin>3</ymin><xmax>30</xmax><ymax>35</ymax></bndbox></object></annotation>"
+)
 
 
 def _errors(text: str) -> list[str]:
@@ -49,14 +55,19 @@ def _tiny_tree(tmp_path: Path) -> dict[str, str]:
     yfcc.mkdir()
     image = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     cv2.imwrite(str(yfcc / "0001.jpg"), image)
-    voc = tmp_path / "VOCdevkit" / "VOC2007"
-    (voc / "ImageSets" / "Main").mkdir(parents=True)
-    (voc / "JPEGImages").mkdir()
-    for split, ids in (("trainval", ["000005", "000007"]), ("test", ["000001"])):
-        for name in ids:
-            cv2.imwrite(str(voc / "JPEGImages" / f"{name}.jpg"), image)
-        for cls in VOC_CLASSES:
-            (voc / "ImageSets" / "Main" / f"{cls}_{split}.txt").write_text("".join(f"{n} -1\n" for n in ids))
+    roots = {}
+    for year, splits in (("2007", (("trainval", ["000005", "000007"]), ("test", ["000001"]))),
+                         ("2012", (("trainval", ["2008_000002"]),))):  # fmt: skip
+        voc = roots[year] = tmp_path / "VOCdevkit" / f"VOC{year}"
+        for folder in ("ImageSets/Main", "JPEGImages", "Annotations"):
+            (voc / folder).mkdir(parents=True)
+        for split, ids in splits:
+            (voc / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{n}\n" for n in ids))
+            for name in ids:
+                cv2.imwrite(str(voc / "JPEGImages" / f"{name}.jpg"), image)
+                (voc / "Annotations" / f"{name}.xml").write_text(ANNOTATION)
+            for cls in VOC_CLASSES:
+                (voc / "ImageSets" / "Main" / f"{cls}_{split}.txt").write_text("".join(f"{n} -1\n" for n in ids))
     nyu = tmp_path / "nyuv2"
     normals = np.zeros((40, 40, 3), np.float32)
     normals[..., 2] = 1.0
@@ -65,12 +76,21 @@ def _tiny_tree(tmp_path: Path) -> dict[str, str]:
         write_split(nyu, split, [name])
     weights = tmp_path / "trunk.pth"
     torch.save(build_trunk(get_registry(), {"name": "resnet50"}, seed=0).state_dict(), weights)
-    return {"YFCC_ROOT": str(yfcc), "VOC07_ROOT": str(voc), "NYUV2_ROOT": str(nyu), "TRUNK_WEIGHTS": str(weights)}
+    return {
+        "YFCC_ROOT": str(yfcc),
+        "VOC07_ROOT": str(roots["2007"]),
+        "VOC12_ROOT": str(roots["2012"]),
+        "NYUV2_ROOT": str(nyu),
+        "TRUNK_WEIGHTS": str(weights),
+    }
 
 
 def test_on_a_tiny_data_tree_every_paper_config_is_ok(tmp_path, monkeypatch, capsys):
     for name, value in _tiny_tree(tmp_path).items():
         monkeypatch.setenv(name, value)
+    import sslreg_navigation.gl
+
+    monkeypatch.setattr(sslreg_navigation.gl, "gl_renderer", lambda: "test")  # the GL probe has its own tests
     for config in PAPER:
         assert main(["validate", str(config)]) == 0, (config.name, capsys.readouterr().err)
         assert f"{config}: OK" in capsys.readouterr().out

@@ -23,6 +23,7 @@ from sslreg import (
     Evaluator,
     EvaluatorConfig,
     LayerScore,
+    UserError,
     resolve_device,
 )
 
@@ -112,6 +113,17 @@ class Navigation(Evaluator):
     produces: ClassVar[str] = "success rate and SPL (%) per layer, mean ± std over runs"
 
     config: NavigationConfig
+
+    @classmethod
+    def check(cls, config: NavigationConfig) -> list[str]:
+        """Headless OpenGL must work (probed in a child process): found at validation, before any pretraining."""
+        from sslreg_navigation.gl import gl_renderer
+
+        try:
+            gl_renderer()
+        except UserError as error:
+            return [str(error)]
+        return []
 
     def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
         """Train ``runs`` agents per layer and score each on the fixed evaluation episodes."""

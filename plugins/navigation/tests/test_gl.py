@@ -56,3 +56,4 @@ def test_cli_run_without_egl_prints_one_line_and_exits_2(tmp_path: Path) -> None
     errors = [line for line in done.stderr.splitlines() if "OpenGL/EGL" in line]
     assert len(errors) == 1 and "libegl1 libegl-mesa0 libgl1-mesa-dri" in errors[0], done.stderr
     assert "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()  # found at validation, before any work

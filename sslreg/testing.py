@@ -184,7 +184,12 @@ def _token(sample: Sample | None) -> tuple[Any, ...]:
 
 
 def _same_target(a: Any, b: Any) -> bool:
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+    """Equal targets, compared through dicts, lists and tuples down to arrays and tensors."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_target(a[key], b[key]) for key in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_target(x, y) for x, y in zip(a, b))
+    if isinstance(a, (np.ndarray, torch.Tensor)) or isinstance(b, (np.ndarray, torch.Tensor)):
         return np.array_equal(np.asarray(a), np.asarray(b))
     return a == b
 
@@ -412,12 +417,14 @@ def check_plugin(
     module: ModuleType,
     dataset_options: Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]] | None = None,
     evaluator_options: Mapping[str, Mapping[str, Any]] | None = None,
+    build_dataset: Callable[[DataSpec | dict], DatasetSource] | None = None,
 ) -> list[Entry]:
     """Register the plugin module alone and run the checks for each component it provides.
 
     ``dataset_options`` maps a dataset name to the options of a small fixture (or a list of such option sets);
     ``evaluator_options`` maps an evaluator name to options that make it quick (``check_evaluator``). Datasets and
-    evaluators without options are not run; a warning names them.
+    evaluators without options are not run; a warning names them. ``build_dataset`` builds the datasets an
+    evaluator names (default: the kit's in-memory ``tiny_labeled``), e.g. the plugin's own demo data.
     """
     dataset_options, evaluator_options = dict(dataset_options or {}), dict(evaluator_options or {})
     entries = registered_entries(module)
@@ -437,7 +444,7 @@ def check_plugin(
             for options in _option_sets(dataset_options[entry.name]):
                 check_dataset(entry.cls, options)
         elif entry.kind == "evaluator" and entry.name in evaluator_options:
-            check_evaluator(entry.cls, evaluator_options[entry.name])
+            check_evaluator(entry.cls, evaluator_options[entry.name], build_dataset)
         elif entry.kind in ("dataset", "evaluator"):
             left_out.append(f"{entry.kind} {entry.name!r}")
     if left_out:

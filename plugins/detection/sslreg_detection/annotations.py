@@ -29,20 +29,6 @@ class BadAnnotation(ValueError):
         super().__init__(f"{element}: {reason}" if element else reason)
 
 
-class BoxTarget(dict):
-    """A Sample target: a dict of numpy arrays whose ``==`` compares the arrays (a plain dict's would raise)."""
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, dict) or self.keys() != other.keys():
-            return False
-        return all(np.array_equal(np.asarray(self[key]), np.asarray(other[key])) for key in self)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 @dataclass(frozen=True)
 class Annotation:
     """One image's objects: boxes (N, 4) float32 continuous, labels (N,) int64, difficult and truncated (N,) bool."""
@@ -54,9 +40,9 @@ class Annotation:
     width: int | None = None
     height: int | None = None
 
-    def target(self) -> BoxTarget:
+    def target(self) -> dict[str, np.ndarray]:
         """The Sample target: boxes, labels, difficult, truncated."""
-        return BoxTarget(boxes=self.boxes, labels=self.labels, difficult=self.difficult, truncated=self.truncated)
+        return dict(boxes=self.boxes, labels=self.labels, difficult=self.difficult, truncated=self.truncated)
 
 
 def _text(node: Element, tag: str, where: str, required: bool = True) -> str | None:

@@ -22,9 +22,7 @@ from typing import ClassVar, Literal
 import cv2
 import numpy as np
 from pydantic import Field, model_validator
-from sslreg_datasets.base import SourceConfig
-from sslreg_datasets.embedded_photos import GRAYSCALE, PHOTOS, photo
-from sslreg_datasets.embedded_shapes import ShapeObject, shape_mask
+from sslreg_datasets import GRAYSCALE, PHOTOS, ShapeObject, SourceConfig, photo, shape_mask
 
 from sslreg import UserError, cache_dir
 from sslreg_detection.annotations import annotation_xml, object_xml

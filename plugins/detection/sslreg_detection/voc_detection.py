@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, field_validator
-from sslreg_datasets.base import FileSource, SourceConfig, list_lines
-from sslreg_datasets.checks import first_line, folder_problem
-from sslreg_datasets.decode import read
-from sslreg_datasets.voc07 import VOC_CLASSES
+from sslreg_datasets import VOC_CLASSES, FileSource, SourceConfig, first_line, folder_problem, list_lines, read
 
 from sslreg import Sample, UserError
 from sslreg_detection.annotations import Annotation, BadAnnotation, parse_annotation

@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sslreg_datasets.badimages import BadImageCounter
-from sslreg_datasets.base import IMAGE_EXTENSIONS
-from sslreg_datasets.decode import read
+from sslreg_datasets import IMAGE_EXTENSIONS, BadImageCounter, read
 
 from sslreg import UserError
 from sslreg_normals.layout import write_sample, write_split

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
-from sslreg_datasets.base import IndexedSource, SourceConfig
+from sslreg_datasets import IndexedSource, SourceConfig
 
 from sslreg import cache_dir
 from sslreg_normals.layout import SPLITS, write_sample, write_split

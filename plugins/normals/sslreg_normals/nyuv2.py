@@ -15,9 +15,17 @@ from typing import ClassVar, Literal
 import cv2
 import numpy as np
 from pydantic import Field
-from sslreg_datasets.base import IndexedSource, SourceConfig, list_lines
-from sslreg_datasets.checks import file_problem, first_line, folder_problem
-from sslreg_datasets.decode import image_size, read, truncation
+from sslreg_datasets import (
+    IndexedSource,
+    SourceConfig,
+    file_problem,
+    first_line,
+    folder_problem,
+    image_size,
+    list_lines,
+    read,
+    truncation,
+)
 
 from sslreg import Sample
 from sslreg_normals.layout import decode_normals, rgb_path, target

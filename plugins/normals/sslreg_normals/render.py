@@ -30,7 +30,7 @@ EPS = 1e-4
 @cache
 def texture(name: str) -> np.ndarray:
     """Photo ``name`` shrunk so its longer side is TEXTURE_SIDE, float32 RGB in [0, 1] (cached per process)."""
-    from sslreg_datasets.embedded_photos import photo
+    from sslreg_datasets import photo
 
     image = photo(name)
     scale = TEXTURE_SIDE / max(image.shape[:2])

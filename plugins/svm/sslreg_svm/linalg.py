@@ -73,19 +73,22 @@ def mixed_cg(
     x: torch.Tensor,
     loose: torch.Tensor,
     max_iter: int,
+    loose_tol: torch.Tensor | float = CG_INNER_TOL,
     rounds: int = 8,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Float32 CG refined with float64 residuals to CG_TOL; ``loose`` columns stop after the first float32 round.
 
     hess32 and precond act on float32 vectors, hess64 on float64 ones; b and x are float64. A loose column ends
-    at about CG_INNER_TOL (enough for a Newton step that is not the last one, or a cross-validation fit) and costs
-    no float64 product at all when every column is loose.
+    at a relative residual of ``loose_tol`` (per column; CG_INNER_TOL is about what float32 reaches: enough for a
+    cross-validation fit, 1e-3 for a Newton step that is not the last) and costs no float64 product at all when
+    every column is loose.
     """
     bnorm = torch.linalg.vector_norm(b, dim=0)
     if bool(loose.all()):
         x32 = x.float()
         r = b.float() - hess32(x32)
-        step, done, it = cg(hess32, precond, r, torch.zeros_like(r), CG_INNER_TOL * bnorm.float(), max_iter)
+        atol = (torch.as_tensor(loose_tol, dtype=bnorm.dtype, device=bnorm.device) * bnorm).float()
+        step, done, it = cg(hess32, precond, r, torch.zeros_like(r), atol, max_iter)
         return (x32 + step).double(), done, it
     x, total = x.clone(), 0
     done = torch.zeros_like(loose)

@@ -28,6 +28,7 @@ from sslreg_svm import linalg
 PRECOND_RANK = 128  # kernel eigenpairs kept for the CG preconditioner
 CG_MAX_ITER = 1000  # CG steps of one solve before the class falls back to Cholesky
 LOOSE_STEPS = 6  # Newton steps solved loosely at most before every later step is solved exactly
+LOOSE_TOL = 1e-3  # relative residual of a Newton step's CG before its active set has settled (inexact Newton)
 PAD_WASTE = 1.5  # factorisations are batched with padding while the padded flops stay within this factor
 
 
@@ -111,11 +112,18 @@ def _preconditioner(problem: KernelProblem, cols: torch.Tensor, s: torch.Tensor,
 
 
 def cg_targets(
-    problem: KernelProblem, cols: torch.Tensor, cost: float, s: torch.Tensor, start: torch.Tensor, loose: torch.Tensor
+    problem: KernelProblem,
+    cols: torch.Tensor,
+    cost: float,
+    s: torch.Tensor,
+    start: torch.Tensor,
+    loose: torch.Tensor,
+    loose_tol: torch.Tensor | float = linalg.CG_INNER_TOL,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Solve (K_AA + diag(1 / (2 C s_A))) beta_A = y_A, beta = 0 off A = {s > 0}, for the columns ``cols`` at once.
 
-    Mixed-precision CG; loose columns to float32 accuracy. Returns beta and a per-column convergence flag.
+    Mixed-precision CG; loose columns in float32 only, to the relative residual loose_tol. Returns beta and a
+    per-column convergence flag.
     """
     mask = (s > 0).to(s.dtype)
     diag = torch.where(s > 0, 1.0 / (2.0 * cost * s.clamp_min(1e-300)), 1.0)
@@ -130,7 +138,7 @@ def cg_targets(
 
     precond = _preconditioner(problem, cols, s, cost)
     b = mask * problem.y[:, cols]
-    beta, done, _ = linalg.mixed_cg(hess64, hess32, precond, b, start * mask, loose, CG_MAX_ITER)
+    beta, done, _ = linalg.mixed_cg(hess64, hess32, precond, b, start * mask, loose, CG_MAX_ITER, loose_tol)
     return beta, done
 
 
@@ -268,6 +276,7 @@ def step_targets(
     start: torch.Tensor,
     loose: torch.Tensor,
     force_chol: torch.Tensor,
+    loose_tol: torch.Tensor | float = linalg.CG_INNER_TOL,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Newton targets of the columns ``cols`` for their active sets, by batched CG or Cholesky (the cheaper).
 
@@ -281,7 +290,8 @@ def step_targets(
     by_cg = (~chol).nonzero().squeeze(1)
     if len(by_cg):
         s = problem.cw[:, cols[by_cg]] * active[:, by_cg]
-        target[:, by_cg], solved[by_cg] = cg_targets(problem, cols[by_cg], cost, s, start[:, by_cg], loose[by_cg])
+        tol = loose_tol[by_cg] if isinstance(loose_tol, torch.Tensor) else loose_tol
+        target[:, by_cg], solved[by_cg] = cg_targets(problem, cols[by_cg], cost, s, start[:, by_cg], loose[by_cg], tol)
         # float64: float32 products would blur which samples sit on the margin
         f_target[:, by_cg] = problem.K @ target[:, by_cg]
     by_chol = chol.nonzero().squeeze(1)
@@ -311,12 +321,17 @@ def newton(
         yl, fl, bl = y[:, live], f[:, live], beta[:, live]
         active = used[:, live] & (yl * fl < 1)
         chol = force_chol[live]
-        loose = ~tight if problem.exact else torch.ones_like(tight)
-        target, f_target, solved, chol_used = step_targets(problem, cols[live], cost, active, bl, loose, chol)
+        # inexact Newton: loose steps until the active set settles; the last to float64 accuracy (exact problems)
+        # or float32 accuracy (CV fits)
+        loose = ~tight | (not problem.exact)
+        loose_tol = torch.where(tight, linalg.CG_INNER_TOL, LOOSE_TOL).to(torch.float64)
+        target, f_target, solved, chol_used = step_targets(
+            problem, cols[live], cost, active, bl, loose, chol, loose_tol
+        )
         d, df = target - bl, f_target - fl
         # the target solves the problem restricted to the active set: where it keeps that set, it is the optimum
         reaches = solved & (active == (used[:, live] & (yl * f_target < 1))).all(0)
-        final = (tight | chol_used) if problem.exact else torch.ones_like(tight)  # solved to the final accuracy
+        final = tight | chol_used  # solved to the final accuracy
         exact = reaches & final
         t = torch.ones_like(exact, dtype=d.dtype)
         search = (~exact).nonzero().squeeze(1)
@@ -326,7 +341,7 @@ def newton(
         beta[:, live] = bl + t * d
         f[:, live] = torch.where(t == 1.0, f_target, fl + t * df)
         finished = exact.clone()
-        check = (~finished & (tight if problem.exact else torch.full_like(tight, it >= LOOSE_STEPS))).nonzero()
+        check = (~finished & tight).nonzero()
         if len(check):
             check = check.squeeze(1)
             finished[check] = _spread(problem, cols[live[check]], cost, f[:, live[check]]) <= tol

@@ -1,10 +1,12 @@
-"""Classes in parallel over threads, each running single-threaded torch: the SVM solver's use of the cores.
+"""Groups of classes in parallel, each running single-threaded torch: the SVM solver's use of the cores.
 
 The solver runs many small tensor operations. With torch's own (OpenMP) threads every one of them is a parallel
 region whose workers spin and meet at a barrier: on a shared or oversubscribed machine a region waits for a core
 to come back to each of its threads, and the whole solve slowed down by more than 10x in measurements on 2 busy
 cores. Independent groups of classes in plain threads (torch releases the GIL inside its kernels), each running
-single-threaded torch, use the same cores with no barrier between them.
+single-threaded torch, use the same cores with no barrier between them. (Forked processes would also run the
+Python between the operations in parallel, but a child forked after OpenMP started can spin forever in its first
+parallel region: measured, a hang.)
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
 """The feature-space (primal) path, for training sets whose N x N kernel would not fit in memory (COCO: 118k rows).
 
 The same problem as the sample-space path (LinearSVC's, the bias regularised as an appended feature 1), in
-w in R^(D+1): min 0.5 |w|^2 + C sum_i c_i max(0, 1 - y_i x~_i.w)^2. All classes of one training set advance
-together: a Newton step solves (I + 2 C X~_A^T diag(c_A) X~_A) d = -g by conjugate gradients whose Hessian products
-are two matrix products over the rows for all classes at once, preconditioned per class by
-(I + 2 C a_j G)^-1, G = X~^T X~ (eigendecomposed once per training set) and a_j the class's mean active weight;
-then an exact line search. Rows are visited in chunks, so memory stays at the features (float32) plus a few
-N x C matrices: the kernel path's N x N never appears.
+w in R^(D+1): min 0.5 |w|^2 + C sum_i c_i max(0, 1 - y_i x~_i.w)^2, x~ = [x, 1]. The rows are first rotated into
+the eigenbasis V of G = X~^T X~ (z = V^T x~, w' = V^T w: the same problem, |w'| = |w|), where the Hessian
+I + 2 C sum_A c_i z_i z_i^T is nearly diagonal. All classes of one training set advance together: a Newton step
+solves the Hessian system by conjugate gradients whose products are two matrix products over the rows for all
+classes at once, preconditioned by the Hessian's exact diagonal (one more pass), then an exact line search. Rows
+are visited in chunks: memory stays at the rotated rows (float32) plus a few N x C matrices; the kernel path's
+N x N never appears.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 
 from sslreg_svm import linalg
 from sslreg_svm.metrics import average_precision, stratified_folds
-from sslreg_svm.newton import LOOSE_STEPS, line_search
+from sslreg_svm.newton import LOOSE_STEPS, LOOSE_TOL, line_search
 from sslreg_svm.parallel import thread_map
 
 CHUNK = 8192  # rows per matrix product
@@ -28,80 +29,75 @@ CG_MAX_ITER = 500
 
 @dataclass
 class PrimalProblem:
-    """One training set in feature space: float32 rows, labels per class, and the preconditioner's eigenbasis."""
+    """One training set in G's eigenbasis: rotated float32 rows, the rotation, and the labels per class."""
 
-    X: torch.Tensor  # (n, D) float32: the features as float32 define the problem solved
-    lam: torch.Tensor  # eigenvalues of G = X~^T X~ (float32)
-    V: torch.Tensor  # its eigenvectors (D+1, D+1), float32
+    Z: torch.Tensor  # (n, D+1) float32: the rows x~ = [x, 1] rotated, z = V^T x~ (they define the problem solved)
+    V: torch.Tensor  # (D+1, D+1) float64: w = V w'
     pos_weight: float
-    exact: bool  # refine the Newton systems with float64 products (else float32 CG to CG_INNER_TOL)
     workers: int = 1  # threads sharing the row chunks
     y: torch.Tensor | None = None  # (n, J) float64 in {1, -1, 0 = ignored}
     cw: torch.Tensor | None = None  # (n, J) class weight, 0 where ignored
 
     @classmethod
-    def build(cls, X32: torch.Tensor, pos_weight: float, exact: bool, workers: int = 1) -> PrimalProblem:
-        """The problem of float32 rows X32 (labels set with ``with_labels``); G's eigendecomposition is done here."""
-        problem = cls(X32, torch.empty(0), torch.empty(0), pos_weight, exact, workers)
+    def build(cls, X32: torch.Tensor, pos_weight: float, workers: int = 1) -> PrimalProblem:
+        """The problem of float32 rows X32 (labels set with ``with_labels``): G, its eigenbasis, the rotated rows."""
+        n, dim = X32.shape[0], X32.shape[1] + 1
+        problem = cls(torch.empty(n, dim, dtype=torch.float32, device=X32.device), torch.empty(0), pos_weight, workers)
 
         def gram(start: int, stop: int) -> torch.Tensor:
-            rows = _augment(X32[start:stop])
-            return (rows.T @ rows).double()
+            rows = _augment(X32[start:stop]).double()
+            return rows.T @ rows
 
-        lam, V = torch.linalg.eigh(sum(problem._map(gram)))
-        return replace(problem, lam=lam.clamp_min(0).float(), V=V.float())
+        V = torch.linalg.eigh(sum(problem._map(gram)))[1]
+
+        def rotate(start: int, stop: int) -> None:
+            problem.Z[start:stop] = (_augment(X32[start:stop]).double() @ V).float()
+
+        problem._map(rotate)
+        return replace(problem, V=V)
 
     def with_labels(self, Y: torch.Tensor) -> PrimalProblem:
-        """The same rows and eigenbasis with labels Y (n, J) in {1, -1, 0}."""
+        """The same rows with labels Y (n, J) in {1, -1, 0}."""
         y = Y.to(torch.float64)
         cw = torch.where(Y == 1, self.pos_weight, 1.0).to(torch.float64) * (Y != 0)
         return replace(self, y=y, cw=cw)
 
-    def _chunks(self) -> list[tuple[int, int]]:
-        return [(start, min(start + CHUNK, len(self.X))) for start in range(0, len(self.X), CHUNK)]
-
-    def _map(self, fn) -> list:
-        """fn(start, stop) over the row chunks, split among the threads (each a contiguous share of the chunks)."""
-        chunks = self._chunks()
+    def _map(self, fn: Callable[[int, int], object]) -> list:
+        """fn(start, stop) over the row chunks, split among the threads."""
+        chunks = [(start, min(start + CHUNK, len(self.Z))) for start in range(0, len(self.Z), CHUNK)]
         shares = [chunks[i :: self.workers] for i in range(min(self.workers, len(chunks)))]
         return [out for share in thread_map(lambda part: [fn(*c) for c in part], shares, self.workers) for out in share]
 
     def forward(self, W: torch.Tensor) -> torch.Tensor:
-        """X~ W (n, J) in float64 (chunks of the float32 rows promoted)."""
-        out = torch.empty(len(self.X), W.shape[1], dtype=torch.float64, device=W.device)
+        """Z W (n, J) in float64 (chunks of the float32 rows promoted)."""
+        out = torch.empty(len(self.Z), W.shape[1], dtype=torch.float64, device=W.device)
 
         def rows(start: int, stop: int) -> None:
-            out[start:stop] = self.X[start:stop].double() @ W[:-1] + W[-1]
+            out[start:stop] = self.Z[start:stop].double() @ W
 
         self._map(rows)
         return out
 
     def backward(self, U: torch.Tensor) -> torch.Tensor:
-        """X~^T U (D+1, J) in float64 for U (n, J)."""
-
-        def rows(start: int, stop: int) -> torch.Tensor:
-            u = U[start:stop]
-            return torch.cat([self.X[start:stop].double().T @ u, u.sum(0, keepdim=True)])
-
-        return sum(self._map(rows))
+        """Z^T U (D+1, J) in float64 for U (n, J)."""
+        return sum(self._map(lambda start, stop: self.Z[start:stop].double().T @ U[start:stop]))
 
     def hessian_product(self, V: torch.Tensor, M: torch.Tensor, cost: float) -> torch.Tensor:
-        """(I + 2 C X~^T diag(M_j) X~) v_j for every column, in the dtype of V (float32 or float64 products)."""
+        """(I + 2 C Z^T diag(M_j) Z) v_j for every column, in the dtype of V (float32 or float64 products)."""
         weight = (2.0 * cost * M).to(V.dtype)
 
         def rows(start: int, stop: int) -> torch.Tensor:
-            chunk = self.X[start:stop].to(V.dtype)
-            u = (chunk @ V[:-1] + V[-1]) * weight[start:stop]
-            return torch.cat([chunk.T @ u, u.sum(0, keepdim=True)])
+            chunk = self.Z[start:stop].to(V.dtype)
+            return chunk.T @ ((chunk @ V) * weight[start:stop])
 
         return V + sum(self._map(rows))
 
     def preconditioner(self, M: torch.Tensor, cost: float) -> linalg.Operator:
-        """(I + 2 C a_j G)^-1 per column (float32), a_j = sum(M_j) / n: the Hessian, active weight spread evenly."""
-        a = (M.sum(0) / len(self.X)).float()
-        scale = 1.0 / (1.0 + 2.0 * cost * self.lam[:, None] * a[None, :])  # (D+1, J)
-        V = self.V
-        return lambda r: V @ (scale * (V.T @ r))
+        """The inverse of the Hessian's diagonal per column (float32): 1 / (1 + 2 C sum_i M_ij z_ik^2)."""
+        M32 = M.float()
+        diagonal = sum(self._map(lambda start, stop: self.Z[start:stop].square().T @ M32[start:stop]))
+        scale = 1.0 / (1.0 + 2.0 * cost * diagonal)
+        return lambda r: scale * r
 
 
 def _augment(rows: torch.Tensor) -> torch.Tensor:
@@ -125,20 +121,21 @@ def _newton(
         active = slack > 0
         grad = Wl - 2.0 * problem.backward(ccwl * slack * yl)
         M = cw[:, live] * active
-        loose = ~tight if problem.exact else torch.ones_like(tight)
         precond = problem.preconditioner(M, cost)
 
-        def hess64(v: torch.Tensor, M: torch.Tensor = M) -> torch.Tensor:
+        def hess(v: torch.Tensor, M: torch.Tensor = M) -> torch.Tensor:
             return problem.hessian_product(v, M, cost)
 
-        def hess32(v: torch.Tensor, M: torch.Tensor = M) -> torch.Tensor:
-            return problem.hessian_product(v, M, cost)
-
-        d, solved, _ = linalg.mixed_cg(hess64, hess32, precond, -grad, torch.zeros_like(grad), loose, CG_MAX_ITER)
+        # float32 CG, inexact Newton: 1e-3 until the active set settles, then CG_INNER_TOL
+        loose_tol = torch.where(tight, linalg.CG_INNER_TOL, LOOSE_TOL).to(torch.float64)
+        every = torch.ones_like(tight)
+        d, solved, _ = linalg.mixed_cg(
+            hess, hess, precond, -grad, torch.zeros_like(grad), every, CG_MAX_ITER, loose_tol
+        )
         dF = problem.forward(d)
         target_active = used[:, live] & (yl * (Fl + dF) < 1)
         reaches = solved & (target_active == active).all(0)
-        final = tight if problem.exact else torch.ones_like(tight)
+        final = tight
         exact = reaches & final
         # line search in the kernel path's terms: f.d -> w.d and df.d -> d.d (same piecewise quadratic)
         t = torch.ones(len(live), dtype=torch.float64, device=W.device)
@@ -196,13 +193,13 @@ def solve_path(
 
     stop_after[j]: the last cost index class j needs (it leaves the path after it; its later columns stay 0).
     """
-    dim, n_classes = problem.X.shape[1] + 1, problem.y.shape[1]
-    dev = problem.X.device
+    dim, n_classes = problem.Z.shape[1], problem.y.shape[1]
+    dev = problem.Z.device
     order = np.argsort(np.asarray(costs, dtype=np.float64), kind="stable")
     W_out = torch.zeros(dim, n_classes, len(costs), dtype=torch.float64, device=dev)
     n_iter = torch.zeros(n_classes, len(costs), dtype=torch.long)
     W = torch.zeros(dim, n_classes, dtype=torch.float64, device=dev)
-    F = torch.zeros(len(problem.X), n_classes, dtype=torch.float64, device=dev)
+    F = torch.zeros(len(problem.Z), n_classes, dtype=torch.float64, device=dev)
     rank = {int(k): position for position, k in enumerate(order)}
     for position, k in enumerate(order.tolist()):
         wanted = [j for j in range(n_classes) if stop_after is None or rank[int(stop_after[j])] >= position]
@@ -215,15 +212,17 @@ def solve_path(
     return W_out, n_iter
 
 
-def _solution(W: torch.Tensor, n_iter: torch.Tensor):  # -> SVMSolution
+def _solution(problem: PrimalProblem, W: torch.Tensor, n_iter: torch.Tensor):  # -> SVMSolution
+    """Weights w = V w' and bias of rotated weights W (D+1, J, K)."""
     from sslreg_svm.solver import SVMSolution
 
-    weights = W[:-1].permute(1, 2, 0).contiguous()  # (J, K, D)
-    return SVMSolution(weights=weights, bias=W[-1].contiguous(), n_iter=n_iter)
+    dim, n_classes, n_costs = W.shape
+    W = (problem.V @ W.reshape(dim, -1)).reshape(dim, n_classes, n_costs)
+    return SVMSolution(weights=W[:-1].permute(1, 2, 0).contiguous(), bias=W[-1].contiguous(), n_iter=n_iter)
 
 
-def _problem(X: torch.Tensor, pos_weight: float, exact: bool, workers: int) -> PrimalProblem:
-    return PrimalProblem.build(X if X.dtype == torch.float32 else X.float(), pos_weight, exact, workers)
+def _problem(X: torch.Tensor, pos_weight: float, workers: int) -> PrimalProblem:
+    return PrimalProblem.build(X if X.dtype == torch.float32 else X.float(), pos_weight, workers)
 
 
 def train(
@@ -231,9 +230,9 @@ def train(
     workers: int = 1,
 ):  # fmt: skip
     """train_svms in feature space: every class at every cost, exactly (for the float32 features)."""
-    problem = _problem(X, pos_weight, True, workers).with_labels(Y)
+    problem = _problem(X, pos_weight, workers).with_labels(Y)
     W, n_iter = solve_path(problem, costs, tol, max_iter)
-    return _solution(W, n_iter)
+    return _solution(problem, W, n_iter)
 
 
 def train_each(
@@ -242,12 +241,12 @@ def train_each(
 ):  # fmt: skip
     """Each class at its own cost, exactly (a solution with one cost column); ``problem``: X's, if built already."""
     distinct = sorted(set(class_costs))
-    problem = replace(problem or _problem(X, pos_weight, True, workers), exact=True).with_labels(Y)
+    problem = (problem or _problem(X, pos_weight, workers)).with_labels(Y)
     stop = np.array([distinct.index(c) for c in class_costs])
     W, n_iter = solve_path(problem, distinct, tol, max_iter, stop)
     columns = torch.as_tensor(stop)
     rows = torch.arange(len(class_costs))
-    return _solution(W[:, rows, columns][:, :, None], n_iter[rows, columns][:, None])
+    return _solution(problem, W[:, rows, columns][:, :, None], n_iter[rows, columns][:, None])
 
 
 def cross_validate(
@@ -264,14 +263,14 @@ def cross_validate(
         valid = np.flatnonzero(Yn[:, j] != 0)
         fold_of[valid, j] = stratified_folds(Yn[valid, j], folds)
     cv_ap = np.zeros((n_classes, len(costs)))
-    base = _problem(X, pos_weight, False, workers)
+    base = _problem(X, pos_weight, workers)
     for f in range(folds):
         problem = base.with_labels(torch.as_tensor(np.where(fold_of != f, Yn, 0), device=X.device))
         W, _ = solve_path(problem, costs, tol, max_iter)
         for j in range(n_classes):
             test = np.flatnonzero(fold_of[:, j] == f)
             rows = torch.as_tensor(test, device=X.device)
-            scores = (_augment(base.X[rows]).double() @ W[:, j, :]).cpu().numpy()
+            scores = (base.Z[rows].double() @ W[:, j, :]).cpu().numpy()
             for k in range(len(costs)):
                 cv_ap[j, k] += average_precision(Yn[test, j], scores[:, k]) / folds
     return cv_ap, base

@@ -280,8 +280,10 @@ def _protocol(
             return cv_ap, primal.train_each(X, Y_t, chosen, pos_weight, tol, max_iter, problem)
         K_full = kernel(X, workers)
 
-        def run(group: np.ndarray) -> tuple[np.ndarray, tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]:
-            Yg = Yn[:, group]
+        groups = class_groups(Yn.shape[1], workers)
+
+        def run(index: int) -> tuple[np.ndarray, tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]:
+            Yg = Yn[:, groups[index]]
             cv_ap, fits = _cv_on_kernel(K_full, Yg, costs, folds, pos_weight, tol, max_iter)
             if refit != "chosen":
                 return cv_ap, None
@@ -293,8 +295,7 @@ def _protocol(
             beta, n_iter = solve_each(K, Y_t[rows], [costs[k] for k in best], pos_weight, tol, max_iter, guess)
             return cv_ap, (rows, beta[:, :, None], n_iter[:, None])
 
-        groups = class_groups(Yn.shape[1], workers)
-        results = thread_map(run, groups, workers)
+        results = thread_map(run, list(range(len(groups))), workers)
         cv_ap = np.zeros((Yn.shape[1], len(costs)))
         for group, (part, _) in zip(groups, results):
             cv_ap[group] = part

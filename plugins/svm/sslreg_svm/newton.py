@@ -28,7 +28,7 @@ from sslreg_svm import linalg
 PRECOND_RANK = 128  # kernel eigenpairs kept for the CG preconditioner
 CG_MAX_ITER = 1000  # CG steps of one solve before the class falls back to Cholesky
 LOOSE_STEPS = 6  # Newton steps solved loosely at most before every later step is solved exactly
-LOOSE_TOL = 1e-3  # relative residual of a Newton step's CG before its active set has settled (inexact Newton)
+LOOSE_TOL = 1e-3  # the primal path's CG before the active set has settled (inexact Newton)
 PAD_WASTE = 1.5  # factorisations are batched with padding while the padded flops stay within this factor
 
 
@@ -331,7 +331,7 @@ def newton(
         d, df = target - bl, f_target - fl
         # the target solves the problem restricted to the active set: where it keeps that set, it is the optimum
         reaches = solved & (active == (used[:, live] & (yl * f_target < 1))).all(0)
-        final = tight | chol_used  # solved to the final accuracy
+        final = (tight | chol_used) if problem.exact else torch.ones_like(tight)  # solved to the final accuracy
         exact = reaches & final
         t = torch.ones_like(exact, dtype=d.dtype)
         search = (~exact).nonzero().squeeze(1)
@@ -341,7 +341,7 @@ def newton(
         beta[:, live] = bl + t * d
         f[:, live] = torch.where(t == 1.0, f_target, fl + t * df)
         finished = exact.clone()
-        check = (~finished & tight).nonzero()
+        check = (~finished & (tight if problem.exact else torch.full_like(tight, it >= LOOSE_STEPS))).nonzero()
         if len(check):
             check = check.squeeze(1)
             finished[check] = _spread(problem, cols[live[check]], cost, f[:, live[check]]) <= tol

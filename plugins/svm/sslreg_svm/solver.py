@@ -17,7 +17,7 @@ import torch
 
 from sslreg_svm import primal
 from sslreg_svm.metrics import average_precision, stratified_folds
-from sslreg_svm.parallel import class_groups, kernel, single_threaded_torch, thread_map, workers_for
+from sslreg_svm.parallel import kernel, single_threaded_torch, thread_map, workers_for
 from sslreg_svm.path import solve_each, solve_path
 
 COSTS: tuple[float, ...] = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0) + tuple(
@@ -92,32 +92,12 @@ def _sub_kernel(K_full: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
 
 def _fit_on_kernel(
     X: torch.Tensor, Y: torch.Tensor, K_full: torch.Tensor, costs: Sequence[float], tol: float, max_iter: int,
-    pos_weight: float, workers: int,
+    pos_weight: float,
 ) -> SVMSolution:  # fmt: skip
-    """train_svms in the sample space on the kernel X X^T + 1 of all rows, groups of classes in parallel threads."""
-
-    def fit(group: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        Yg = Y[:, torch.as_tensor(group, device=Y.device)]
-        rows = _kernel_rows(Yg)
-        beta, n_iter = solve_path(_sub_kernel(K_full, rows), Yg[rows], costs, pos_weight, tol, max_iter)
-        return rows, beta, n_iter
-
-    return _merge(X, thread_map(fit, class_groups(Y.shape[1], workers), workers), Y.shape[1], len(costs))
-
-
-def _merge(
-    X: torch.Tensor, parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], n_classes: int, n_costs: int
-) -> SVMSolution:
-    """One SVMSolution from the (rows, beta (rows, C_g, K), n_iter) of interleaved class groups."""
-    weights = torch.zeros(n_classes, n_costs, X.shape[1], dtype=X.dtype, device=X.device)
-    bias = torch.zeros(n_classes, n_costs, dtype=X.dtype, device=X.device)
-    n_iter = torch.zeros(n_classes, n_costs, dtype=torch.long)
-    for start, (rows, beta, its) in enumerate(parts):
-        part = _solution(X[rows], beta, its)
-        weights[start :: len(parts)], bias[start :: len(parts)], n_iter[start :: len(parts)] = (
-            part.weights, part.bias, part.n_iter
-        )  # fmt: skip
-    return SVMSolution(weights, bias, n_iter)
+    """train_svms in the sample space on the kernel X X^T + 1 of all rows."""
+    rows = _kernel_rows(Y)
+    beta, n_iter = solve_path(_sub_kernel(K_full, rows), Y[rows], costs, pos_weight, tol, max_iter)
+    return _solution(X[rows], beta, n_iter)
 
 
 def _uses_kernel(n: int) -> bool:
@@ -145,7 +125,7 @@ def train_svms(
             return primal.train(X, Y, costs, pos_weight, tol, max_iter, workers)
         rows = _kernel_rows(Y)
         K = kernel(X[rows], workers)
-        return _fit_on_kernel(X[rows], Y[rows], K, costs, tol, max_iter, pos_weight, workers)
+        return _fit_on_kernel(X[rows], Y[rows], K, costs, tol, max_iter, pos_weight)
 
 
 def fold_assignment(Y: np.ndarray, folds: int) -> np.ndarray:
@@ -167,31 +147,34 @@ class _FoldFits:
 
 def _cv_on_kernel(
     K_full: torch.Tensor, Yn: np.ndarray, costs: Sequence[float], folds: int, pos_weight: float, tol: float,
-    max_iter: int,
+    max_iter: int, workers: int = 1,
 ) -> tuple[np.ndarray, list[_FoldFits]]:  # fmt: skip
     """Mean CV AP (C, K) on a precomputed kernel X X^T + 1 of all rows (every fold's kernel is a sub-block of it).
 
-    The folds' systems are solved to float32 accuracy (CV_EXACT False): their optima to a relative residual of
-    ~1e-6, against liblinear's tolerance of 1e-4 on the dual gradient. Also returns each fold's fits.
+    The folds run in parallel threads. Their systems are solved to float32 accuracy (CV_EXACT False): their
+    optima to a relative residual of ~1e-6, against liblinear's tolerance of 1e-4 on the dual gradient. Also
+    returns each fold's fits.
     """
     dev = K_full.device
     n_classes = Yn.shape[1]
     fold_of = fold_assignment(Yn, folds)
-    cv_ap = np.zeros((n_classes, len(costs)))
-    fits = []
-    for f in range(folds):
+
+    def fold(f: int) -> tuple[np.ndarray, _FoldFits]:
         train_mask = (fold_of != f) & (fold_of >= 0)
         used = np.flatnonzero(train_mask.any(1))
         Yf = torch.as_tensor(np.where(train_mask[used], Yn[used], 0), device=dev)
         used_t = torch.as_tensor(used, device=dev)
         beta, _ = solve_path(_sub_kernel(K_full, used_t), Yf, costs, pos_weight, tol, max_iter, CV_EXACT)
-        fits.append(_FoldFits(used_t, beta))
+        ap = np.zeros((n_classes, len(costs)))
         for j in range(n_classes):
             test = np.flatnonzero(fold_of[:, j] == f)
             scores = (K_full[torch.as_tensor(test, device=dev).unsqueeze(1), used_t] @ beta[:, j, :]).cpu().numpy()
             for k in range(len(costs)):
-                cv_ap[j, k] += average_precision(Yn[test, j], scores[:, k]) / folds
-    return cv_ap, fits
+                ap[j, k] = average_precision(Yn[test, j], scores[:, k])
+        return ap, _FoldFits(used_t, beta)
+
+    parts = thread_map(fold, list(range(folds)), workers)
+    return sum(ap for ap, _ in parts) / folds, [fits for _, fits in parts]
 
 
 def _refit_guess(K_full: torch.Tensor, Y: torch.Tensor, fits: list[_FoldFits], best: np.ndarray) -> torch.Tensor:
@@ -264,7 +247,7 @@ def _protocol(
     X: torch.Tensor | np.ndarray, Y: torch.Tensor | np.ndarray, costs: Sequence[float], folds: int,
     pos_weight: float, device: str | torch.device | None, refit: str | None, solver_kw: dict[str, object], where: str,
 ) -> tuple[np.ndarray, SVMSolution | None]:  # fmt: skip
-    """CV AP of every class and cost and (unless refit is None) the refit, groups of classes in parallel threads."""
+    """CV AP of every class and cost and (unless refit is None) the refit; the folds in parallel threads."""
     tol, max_iter = _solver_options(solver_kw, where)
     X, Yn = _cv_inputs(X, Y, costs, folds, pos_weight, device)
     workers = workers_for(X.device)
@@ -279,32 +262,19 @@ def _protocol(
             chosen = [costs[k] for k in select_costs(cv_ap, costs)]
             return cv_ap, primal.train_each(X, Y_t, chosen, pos_weight, tol, max_iter, problem)
         K_full = kernel(X, workers)
-
-        groups = class_groups(Yn.shape[1], workers)
-
-        def run(index: int) -> tuple[np.ndarray, tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None]:
-            Yg = Yn[:, groups[index]]
-            cv_ap, fits = _cv_on_kernel(K_full, Yg, costs, folds, pos_weight, tol, max_iter)
-            if refit != "chosen":
-                return cv_ap, None
-            best = select_costs(cv_ap, costs)
-            Y_t = torch.as_tensor(Yg, device=X.device)
-            rows = _kernel_rows(Y_t)
-            guess = _refit_guess(K_full, Y_t, fits, best)[rows]
-            K = _sub_kernel(K_full, rows)
-            beta, n_iter = solve_each(K, Y_t[rows], [costs[k] for k in best], pos_weight, tol, max_iter, guess)
-            return cv_ap, (rows, beta[:, :, None], n_iter[:, None])
-
-        results = thread_map(run, list(range(len(groups))), workers)
-        cv_ap = np.zeros((Yn.shape[1], len(costs)))
-        for group, (part, _) in zip(groups, results):
-            cv_ap[group] = part
+        cv_ap, fits = _cv_on_kernel(K_full, Yn, costs, folds, pos_weight, tol, max_iter, workers)
         if refit is None:
             return cv_ap, None
-        if refit == "chosen":
-            return cv_ap, _merge(X, [fit for _, fit in results], Yn.shape[1], 1)  # type: ignore[misc]
         Y_t = torch.as_tensor(Yn, device=X.device)
-        return cv_ap, _fit_on_kernel(X, Y_t, K_full, costs, tol, max_iter, pos_weight, workers)
+        if refit == "all":
+            return cv_ap, _fit_on_kernel(X, Y_t, K_full, costs, tol, max_iter, pos_weight)
+        best = select_costs(cv_ap, costs)
+        rows = _kernel_rows(Y_t)
+        guess = _refit_guess(K_full, Y_t, fits, best)[rows]
+        beta, n_iter = solve_each(
+            _sub_kernel(K_full, rows), Y_t[rows], [costs[k] for k in best], pos_weight, tol, max_iter, guess
+        )
+        return cv_ap, _solution(X[rows], beta[:, :, None], n_iter[:, None])
 
 
 def select_costs(cv_ap: np.ndarray, costs: Sequence[float]) -> np.ndarray:

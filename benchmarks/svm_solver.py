@@ -13,7 +13,8 @@ differs (the targets: ratio >= 10, |mAP difference| <= 0.2, at most 2 of 20 cost
     python benchmarks/svm_solver.py --rows 800 --dims 1024                 # one cell
     python benchmarks/svm_solver.py                                        # the grid: 800/2500/5011 x 1024/4096/9216
     python benchmarks/svm_solver.py --coco                                 # 118,287 x 2048, 80 classes: ours only
-    python benchmarks/svm_solver.py --source trunk --rows 2500             # random and Jigsaw ResNet-18 features
+    python benchmarks/svm_solver.py --source trunk --rows 2500 --jigsaw runs/shapes_jigsaw/trunk.pth
+                                                                # random and Jigsaw-pretrained ResNet-18 res4
 """
 
 from __future__ import annotations
@@ -67,28 +68,26 @@ def run_ours(path: Path, threads: int, device: str | None) -> tuple[dict, float,
 
 
 def cell(rows: int, dim: int, classes: int, threads: int, device: str | None, skip_sklearn: bool, seed: int) -> dict:
-    """One grid cell: the same features through both protocols."""
-    test = min(rows, VOC_TEST)
-    splits = realistic_features(rows, test, dim, classes, seed=seed)
+    """One grid cell of synthetic features through both protocols."""
+    splits = realistic_features(rows, min(rows, VOC_TEST), dim, classes, seed=seed)
+    return compare(splits.arrays(), f"{rows:,} x {dim:,}", threads, device, skip_sklearn)
+
+
+def compare(arrays: dict[str, np.ndarray], label: str, threads: int, device: str | None, skip_sklearn: bool) -> dict:
+    """The same features (devkit labels) through our CLI and the scikit-learn protocol."""
+    classes = arrays["train_labels"].shape[1]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "features.npz"
-        np.savez(path, **splits.arrays())
+        np.savez(path, **arrays)
         ours, ours_time, peak = run_ours(path, threads, device)
-    result = {
-        "rows": rows,
-        "dim": dim,
-        "classes": classes,
-        "ours_s": ours_time,
-        "ours_mAP": ours["mAP"],
-        "peak_gb": peak,
-    }
+    result = {"cell": label, "classes": classes, "ours_s": ours_time, "ours_mAP": ours["mAP"], "peak_gb": peak}
     if skip_sklearn:
         return result
     start = time.perf_counter()
-    ref_map, ref_best = sklearn_protocol(*splits.arrays().values(), COSTS, n_jobs=threads)
+    ref_map, ref_best = sklearn_protocol(*arrays.values(), COSTS, n_jobs=threads)
     result["sklearn_s"] = time.perf_counter() - start
     result["sklearn_mAP"] = 100.0 * ref_map
-    ours_costs = np.array([ours["chosen_costs"][f"class{j}"] for j in range(classes)])
+    ours_costs = np.array([ours["chosen_costs"][f"class{j}"] for j in range(classes)], dtype=np.float64)
     result["costs_differ"] = int((~np.isclose(ours_costs, np.asarray(COSTS)[ref_best])).sum())
     return result
 
@@ -96,15 +95,15 @@ def cell(rows: int, dim: int, classes: int, threads: int, device: str | None, sk
 def print_row(r: dict) -> None:
     if "sklearn_s" in r:
         print(
-            f"| {r['rows']:>6,} x {r['dim']:>5,} | {r['ours_s']:8.1f} | {r['sklearn_s']:8.1f} | "
+            f"| {r['cell']} | {r['ours_s']:8.1f} | {r['sklearn_s']:8.1f} | "
             f"{r['sklearn_s'] / r['ours_s']:6.1f}x | {r['ours_mAP']:6.2f} | {r['ours_mAP'] - r['sklearn_mAP']:+.3f} | "
             f"{r['costs_differ']:2d}/{r['classes']} | {r['peak_gb']:5.2f} |",
             flush=True,
         )
     else:
         print(
-            f"| {r['rows']:>7,} x {r['dim']:>5,}, {r['classes']} classes | {r['ours_s']:8.1f} s | "
-            f"mAP {r['ours_mAP']:6.2f} | peak RSS {r['peak_gb']:.2f} GB |",
+            f"| {r['cell']}, {r['classes']} classes | {r['ours_s']:8.1f} s | mAP {r['ours_mAP']:6.2f} | "
+            f"peak RSS {r['peak_gb']:.2f} GB |",
             flush=True,
         )
 
@@ -118,6 +117,12 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="our side's torch device (default: the command's own)")
     parser.add_argument("--skip-sklearn", action="store_true", help="time our side only")
     parser.add_argument("--coco", action="store_true", help="the COCO-sized cell (our side only)")
+    parser.add_argument(
+        "--source", choices=["synthetic", "trunk"], default="synthetic", help="synthetic features or a real trunk's"
+    )
+    parser.add_argument("--jigsaw", type=Path, help="trunk.pth of a Jigsaw-pretrained ResNet-18 (--source trunk)")
+    parser.add_argument("--layer", default="res4", help="the trunk's layer (--source trunk)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sslreg-svm-bench", help="features")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -127,8 +132,20 @@ def main() -> None:
         r = cell(COCO["rows"], COCO["dim"], COCO["classes"], args.threads, args.device, True, args.seed)
         results.append(r)
         print_row(r)
+    elif args.source == "trunk":
+        from svm_trunk_features import trunk_features
+
+        print("| trunk features: train x dims | ours (s) | sklearn (s) | ratio | mAP | mAP diff | costs | peak GB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for rows in args.rows:
+            for weights in [None] + ([args.jigsaw] if args.jigsaw else []):
+                arrays, name = trunk_features(rows, rows, weights, args.layer, args.cache)
+                label = f"{name}: {rows:,} x {arrays['train_features'].shape[1]:,}"
+                r = compare(arrays, label, args.threads, args.device, args.skip_sklearn)
+                results.append(r)
+                print_row(r)
     else:
-        print("| train rows x dims | ours (s) | sklearn (s) | ratio | mAP | mAP diff | costs differ | peak GB |")
+        print("| train rows x dims | ours (s) | sklearn (s) | ratio | mAP | mAP diff | costs | peak GB |")
         print("|---|---|---|---|---|---|---|---|")
         for rows in args.rows:
             for dim in args.dims:

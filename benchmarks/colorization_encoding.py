@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from sslreg_colorization.bins import gamut_bins
+from sslreg_colorization.bins import zhang_bins
 from sslreg_colorization.encoding import soft_encode, soft_encode_sparse
 from torch import nn
 
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bins = torch.from_numpy(gamut_bins()).to(device)
+    bins = torch.from_numpy(zhang_bins()).to(device)
     side = args.size // args.stride
     inputs = torch.randn(args.batch, 1, args.size, args.size, device=device)
     ab = torch.rand(args.batch, 2, side, side, device=device) * 180 - 90

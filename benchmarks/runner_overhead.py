@@ -1,6 +1,6 @@
 """Step time of sslreg's mmengine-based pretraining runner against a bare torch loop, same model, data, optimizer.
 
-Both read the same PretextDataset through the same sampler and collate function (rotation prediction on
+Both read the same data through the core adapter (sslreg.make_loader: same sampler and collate; rotation prediction on
 procedural 48 px images, a two-layer conv trunk) on the CPU, in this process (no DataLoader workers); the
 steps after a warm-up are timed both in wall time and in this process's CPU time (steadier on a shared
 machine). Prints the ratios runner / bare (target <= 1.10).
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 from mmengine.hooks import Hook
-from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import runner_helpers as helpers
 
+from sslreg import make_loader
 from sslreg.experiment import validate_experiment
-from sslreg.runner.data import EpochSampler, PretextDataset, collate
+from sslreg.runner.data import PretextTransform
 from sslreg.runner.training import build_runner
 
 
@@ -62,18 +62,21 @@ def bare_loop(config, registry, warmup: int) -> tuple[float, float]:
     optimizer = torch.optim.SGD(
         model.parameters(), lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay
     )
-    dataset = PretextDataset(source, task, config.seed)
-    loader = DataLoader(
-        dataset,
+    loader = make_loader(
+        source,
+        PretextTransform(task),
         batch_size=schedule.batch_size,
-        sampler=EpochSampler(dataset, config.seed),
-        collate_fn=collate,
+        seed=config.seed,
+        shuffle=True,
+        rank=0,
+        world_size=1,
         drop_last=True,
     )
     times = []
     model.train()
     for batch in loader:
-        loss = task.loss(model, batch["inputs"], batch["targets"])
+        inputs, targets = batch.data
+        loss = task.loss(model, inputs, targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -20,15 +20,40 @@ from sslreg.evaluator import (  # noqa: E402
     resolve_device,
 )
 from sslreg.hookspecs import hookimpl  # noqa: E402
-from sslreg.pretext import PretextConfig, PretextModel, PretextTask  # noqa: E402
+from sslreg.pretext import PretextConfig, PretextModel, PretextTask, StepContext  # noqa: E402
 
 #: The rest of the public API, imported on first use (keeps ``import sslreg`` and ``sslreg list`` fast).
 _LAZY: dict[str, str] = {
     "FeatureSet": "sslreg.features",
-    "Preprocess": "sslreg.features",
+    "Preprocess": "sslreg.inputs",
     "extract_features": "sslreg.features",
     "feature_cache_key": "sslreg.features",
     "pool_features": "sslreg.pooling",
+    "IMAGENET_MEAN": "sslreg.inputs",
+    "IMAGENET_STD": "sslreg.inputs",
+    "InputContract": "sslreg.inputs",
+    "build_trunk": "sslreg.trunk",
+    "contract_of_file": "sslreg.trunk",
+    "LoadReport": "sslreg.weights",
+    "load_trunk_weights": "sslreg.weights",
+    "read_weights": "sslreg.weights",
+    "Batch": "sslreg.data",
+    "Collate": "sslreg.data",
+    "EpochSampler": "sslreg.data",
+    "make_loader": "sslreg.data",
+    "sample_rng": "sslreg.data",
+    "stack": "sslreg.data",
+    "world": "sslreg.data",
+    "Augment": "sslreg.augment",
+    "AugmentSteps": "sslreg.augment",
+    "build_pipeline": "sslreg.augment",
+    "gather": "sslreg.distributed",
+    "gather_with_grad": "sslreg.distributed",
+    "batch_shuffle": "sslreg.distributed",
+    "rank_and_world": "sslreg.distributed",
+    "rank_offset": "sslreg.distributed",
+    "PluginError": "sslreg.errors",
+    "env_flag": "sslreg.env",
     "atomic_open": "sslreg.files",
     "atomic_write_bytes": "sslreg.files",
     "atomic_write_text": "sslreg.files",
@@ -37,6 +62,7 @@ _LAZY: dict[str, str] = {
     "get_registry": "sslreg.plugins",
     "Registry": "sslreg.registry",
     "UnknownComponent": "sslreg.registry",
+    "AmbiguousComponent": "sslreg.registry",
 }
 
 
@@ -73,6 +99,7 @@ __all__ = [
     "PretextModel",
     "PretextTask",
     "Sample",
+    "StepContext",
     "UserError",
     "__version__",
     "hookimpl",

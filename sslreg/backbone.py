@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,16 +12,32 @@ from pydantic import Field
 from torch import nn
 
 from sslreg.component import Component, ComponentConfig
+from sslreg.errors import UserError
+from sslreg.inputs import InputContract
 
 
 class BackboneConfig(ComponentConfig):
     """Options every trunk accepts."""
 
-    in_channels: int = Field(3, ge=1, le=4, description="Input channels (1 for an L-only colorization trunk).")
-    weights: str | None = Field(
-        None, description="Local file to load: an sslreg checkpoint or a torchvision state dict. Never downloaded."
+    in_channels: int = Field(
+        3, ge=1, le=4, description="Input channels; set from the input contract when the trunk is built (1: L only)."
     )
-    seed: int | None = Field(None, description="Seed for the random initialisation (None: the experiment seed).")
+    weights: str | None = Field(
+        None,
+        description="Local file to load (sslreg trunk.pth/checkpoint, torchvision or other self-supervised state"
+        " dicts; prefixes such as module.encoder_q. are mapped). Never downloaded.",
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed of the random initialisation, 0..2**32-1 (None: the experiment seed).",
+    )
+    input: InputContract | None = Field(
+        None,
+        description="How images enter the trunk (None: from the weights file, else the pretext task, else ImageNet"
+        " RGB); set it for external weights trained on other inputs.",
+    )
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,10 @@ class Backbone(nn.Module, Component):
     layer_names: tuple[str, ...] = ()
     #: Input size the protocol's pooling table is written for (224 for ResNet, 227 for AlexNet).
     input_size: int = 224
+    #: Key prefixes of a classifier head a weights file may carry (dropped quietly when loading, e.g. "fc.").
+    head_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: Marker key of a known foreign weights layout -> why it cannot be mapped onto this trunk.
+    foreign_layouts: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: BackboneConfig) -> None:
         super().__init__()
@@ -64,11 +84,33 @@ class Backbone(nn.Module, Component):
     @property
     @abstractmethod
     def pool_specs(self) -> dict[str, PoolSpec]:
-        """The protocol's per-layer pooling (PROTOCOL.md, 'Feature taps and pooling')."""
+        """The protocol's per-layer pooling (docs/protocol.md#feature-taps-and-pooling)."""
 
     @abstractmethod
     def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """Features of ``layers`` (default: the deepest) from ONE pass; stops after the deepest requested."""
+
+    @property
+    def input_contract(self) -> InputContract:
+        """How images enter this trunk: set by :func:`sslreg.build_trunk` (from the weights or the pretext task);
+        for a trunk built by hand, the default contract of its ``in_channels`` (ImageNet RGB, or L of Lab)."""
+        contract = self.__dict__.get("_input_contract")
+        if contract is not None:
+            return contract
+        if self.config.in_channels == 1:
+            return InputContract(space="lab_l", mean=(50.0,), std=(50.0,))
+        if self.config.in_channels == 3:
+            return InputContract()
+        raise UserError(
+            f"{self.name}: no input contract for in_channels={self.config.in_channels} (1: L of Lab, 3: RGB);"
+            " set the trunk's 'input' option"
+        )
+
+    @input_contract.setter
+    def input_contract(self, contract: InputContract) -> None:
+        if contract.channels != self.config.in_channels:
+            raise UserError(f"{self.name}: a {contract.space} input contract needs {contract.channels} input channels")
+        self.__dict__["_input_contract"] = contract
 
     def resolve_layers(self, layers: Sequence[str] | str | None) -> list[str]:
         """Turn ``None``/``"all"``/a list into checked layer names in trunk order."""
@@ -80,7 +122,7 @@ class Backbone(nn.Module, Component):
             layers = [layers]
         unknown = [name for name in layers if name not in self.layer_names]
         if unknown:
-            raise ValueError(f"{self.name}: unknown layer(s) {unknown}; known: {list(self.layer_names)}")
+            raise UserError(f"{self.name}: unknown layer(s) {unknown}; known: {list(self.layer_names)}")
         return [name for name in self.layer_names if name in layers]
 
     def freeze(self) -> Backbone:

@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sslreg.errors import UserError
+
 CATALOGUE_ENV = "SSLREG_CATALOGUE"
 
 
@@ -36,10 +38,15 @@ class Catalogue(BaseModel):
 
 
 def catalogue_path() -> Path:
-    """$SSLREG_CATALOGUE, else registry.yaml at the root of the source tree sslreg runs from."""
+    """$SSLREG_CATALOGUE, else the registry.yaml shipped inside the sslreg package.
+
+    The canonical file is registry.yaml at the repository root; ``sslreg/registry.yaml`` is a symbolic link to it,
+    which setuptools copies as package data, so an installed wheel holds the file itself and an editable install
+    reads the root file through the link.
+    """
     if os.environ.get(CATALOGUE_ENV):
         return Path(os.environ[CATALOGUE_ENV])
-    return Path(__file__).resolve().parent.parent / "registry.yaml"
+    return Path(__file__).resolve().parent / "registry.yaml"
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
@@ -51,4 +58,4 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
         return Catalogue.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as error:
         first = str(error).splitlines()
-        raise ValueError(f"{path}: invalid catalogue: {' '.join(first[:3])}") from None
+        raise UserError(f"{path}: invalid catalogue: {' '.join(first[:3])}") from None

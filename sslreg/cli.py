@@ -6,14 +6,19 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 import sslreg
-from sslreg.errors import ConfigError, UserError
+from sslreg.env import env_flag
+from sslreg.errors import ConfigError, PluginError, UserError
+from sslreg.files import attached_log, cache_dir, describe_os_error
 from sslreg.registry import KINDS, Entry
 
 DEBUG_ENV = "SSLREG_DEBUG"
@@ -39,20 +44,34 @@ def cmd_list(args: argparse.Namespace) -> int:
             raise UserError(f"unknown kind {args.kind!r}; kinds are {', '.join(KINDS)}")
     entries = registry.list(kind, args.pattern)
     if args.json:
-        _print_json([_entry_json(entry) for entry in entries])
+        _print_json([_entry_json(entry, registry.is_ambiguous(entry)) for entry in entries])
         return 0
     table = Table(title=f"sslreg components ({len(entries)})", title_justify="left")
     for column in ("name", "kind", "provider", "summary"):
         table.add_column(column, overflow="fold")
+    clashes: dict[tuple[str, str], list[str]] = {}
     for entry in entries:
-        table.add_row(entry.name, entry.kind, entry.provider, entry.summary)
-    _console().print(table)
+        shown = entry.name
+        if registry.is_ambiguous(entry):
+            shown = entry.qualified_name
+            clashes.setdefault((entry.kind, entry.name), []).append(entry.qualified_name)
+        table.add_row(shown, entry.kind, entry.provider, entry.summary)
+    console = _console()
+    console.print(table)
+    for (kind, name), qualified in clashes.items():
+        console.print(
+            f"{kind} {name!r} is provided by {len(qualified)} plugins: name one in configs as "
+            + " or ".join(qualified),
+            highlight=False,
+        )
     return 0
 
 
-def _entry_json(entry: Entry) -> dict[str, Any]:
+def _entry_json(entry: Entry, ambiguous: bool = False) -> dict[str, Any]:
     return {
         "name": entry.name,
+        "qualified_name": entry.qualified_name,
+        "ambiguous": ambiguous,
         "kind": entry.kind,
         "plugin": entry.plugin,
         "distribution": entry.distribution,
@@ -110,11 +129,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     from sslreg.plugins import get_registry
 
     registry = get_registry()
-    entries = [registry.get(args.kind, args.name)] if args.kind else registry.find(args.name)
+    entries = [entry for entry in registry.find(args.name) if entry.kind == (args.kind or entry.kind)]
+    if not entries and args.kind:
+        registry.get(args.kind, args.name)  # raises UnknownComponent with close names
     if not entries:
-        close = registry.suggest(args.name)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else " (see `sslreg list`)"
-        raise UserError(f"no component named {args.name!r}{hint}")
+        close = registry.suggest(args.name.rpartition(":")[2])
+        note = registry.exclusion_note("", args.name)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see `sslreg list`"
+        raise UserError(f"no component named {args.name!r}" + (f" ({note})" if note else "") + hint)
     infos = []
     for entry in entries:
         try:
@@ -123,7 +145,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             details = {"describe_error": f"{type(error).__name__}: {error}"}
         infos.append(
             {
-                **_entry_json(entry),
+                **_entry_json(entry, registry.is_ambiguous(entry)),
                 "consumes": entry.cls.consumes,
                 "produces": entry.cls.produces,
                 "options": options_of(entry.cls),
@@ -135,7 +157,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     console = _console()
     for info in infos:
-        console.print(f"[bold]{info['name']}[/bold] ({info['kind']}) from {info['distribution']} {info['version']}")
+        console.print(
+            f"[bold]{info['name']}[/bold] ({info['kind']}) from {info['distribution']} {info['version']},"
+            f" qualified name {info['qualified_name']}"
+            + (" (the bare name is ambiguous: use the qualified one)" if info["ambiguous"] else "")
+        )
         console.print(f"  {info['summary']}")
         console.print(f"  consumes: {info['consumes']}")
         console.print(f"  produces: {info['produces']}")
@@ -168,16 +194,18 @@ def _print_details(console: Console, details: dict[str, Any]) -> None:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     """sslreg plugins: installed plugins with status, and catalogue entries not installed."""
-    from sslreg.catalogue import load_catalogue
+    from sslreg.catalogue import catalogue_path, load_catalogue
     from sslreg.plugins import get_plugins
 
     plugins = get_plugins().plugins
     installed = {info.name for info in plugins}
+    path = catalogue_path()
     try:
-        missing = [entry for entry in load_catalogue().plugins if entry.name not in installed]
+        known = load_catalogue(path).plugins
     except ValueError as error:
         print(f"sslreg: warning: {error}", file=sys.stderr)
-        missing = []
+        known = []
+    missing = [entry for entry in known if entry.name not in installed]
     if args.json:
         _print_json(
             {
@@ -185,6 +213,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 "api_version": sslreg.API_VERSION,
                 "installed": [vars(info) for info in plugins],
                 "available": [entry.model_dump() for entry in missing],
+                "catalogue": {"path": str(path), "plugins": len(known)},
             }
         )
         return 0
@@ -207,6 +236,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in entry.components.items())
             table.add_row(entry.name, f"pip install {entry.requirement}", provides)
         console.print(table)
+    shown = f"{len(known)} known plugins, {len(missing)} not installed" if path.is_file() else "not found"
+    console.print(f"catalogue: {path} ({shown})", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -218,13 +249,31 @@ def _load_plan(args: argparse.Namespace):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """sslreg validate FILE: check a config against every component's options; no work is done."""
-    plan = _load_plan(args)
+    """sslreg validate FILE: check a config (every sweep point, and the data it names); no work is done.
+
+    With --json, stdout gets one JSON object either way: {"ok": true, "points": [...]} or, with exit code 2,
+    {"ok": false, "problems": [{"path", "message", "source", "line"}, ...]}.
+    """
+    from sslreg.problems import Problem, problem_records
+
+    try:
+        plan = _load_plan(args)
+    except UserError as error:
+        if not args.json:
+            raise
+        records = problem_records(error) if isinstance(error, ConfigError) else [Problem(str(error), source=args.file)]
+        _print_json({"ok": False, "problems": [record.as_json() for record in records]})
+        return 2
     if args.json:
-        _print_json([{"point": point, "config": exp.model_dump(mode="json")} for _, point, exp in plan.points])
+        points = [
+            {"label": label, "point": point, "config": exp.model_dump(mode="json")} for label, point, exp in plan.points
+        ]
+        _print_json({"ok": True, "points": points, "unresolved": plan.unresolved})
         return 0
     runs = f"{len(plan.points)} sweep points" if plan.is_sweep else "1 run"
     print(f"{args.file}: OK ({runs})")
+    for path, name in plan.unresolved.items():
+        print(f"  {path}: ${name} is not set; using the config's default")
     return 0
 
 
@@ -286,28 +335,100 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; user mistakes are one line on stderr and exit code 2."""
+def _message(error: BaseException) -> str:
+    """The error's message on one line (a DataLoader worker wraps the original error in its traceback)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if len(lines) > 1 and any(line.startswith("Original Traceback") for line in lines):
+        last = lines[-1]
+        head, sep, rest = last.partition(": ")
+        if sep and head.replace(".", "").replace("_", "").isalnum():  # 'pkg.module.ErrorType: message'
+            return rest
+        return last
+    return lines[0]
+
+
+def _save_traceback(error: BaseException) -> Path | None:
+    """Append the traceback to the run's log (``sslreg run``) or to a new log under the cache; its path or None."""
+    text = "".join(traceback.format_exception(error))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    header = f"\n--- sslreg {sslreg.__version__} internal error at {stamp}: sslreg {' '.join(sys.argv[1:])}\n"
+    candidates = [attached_log(error), cache_dir("logs") / f"sslreg-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"]
+    for path in candidates:
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as log:
+                log.write(header + text)
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def report_error(error: BaseException) -> int:
+    """Print ``error`` as one line on stderr and return the exit code: 2 for a user mistake, 1 for an internal error.
+
+    User mistakes: UserError (ConfigError: one line per problem) and OSError (a path that is missing, read-only,
+    too long, a full disk). Everything else is internal: the line names the exception and the log holding the
+    traceback. ``SSLREG_DEBUG=1`` also prints the traceback, here and only here.
+    """
+    if env_flag(DEBUG_ENV):
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            print(f"sslreg: error: {error.source + ': ' if error.source else ''}{problem}", file=sys.stderr)
+        return 2
+    if isinstance(error, UserError):
+        print(f"sslreg: error: {_message(error)}", file=sys.stderr)
+        return 2
+    if isinstance(error, OSError):
+        line = describe_os_error(error) if error.errno is not None else _message(error)
+        print(f"sslreg: error: {line}", file=sys.stderr)
+        return 2
+    log = _save_traceback(error)
+    where = f"traceback in {log}" if log is not None else "the traceback could not be saved"
+    if log is None and not env_flag(DEBUG_ENV):
+        traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, PluginError):
+        print(f"sslreg: internal error in {_message(error)} ({where}; a bug in that plugin, not in your config)",
+              file=sys.stderr)  # fmt: skip
+    else:
+        print(
+            f"sslreg: internal error: {type(error).__name__}: {_message(error)} ({where}; a bug in sslreg or a"
+            " plugin, not in your config)",
+            file=sys.stderr,
+        )
+    return 1
+
+
+def run_guarded(action: Callable[[], int | None]) -> int:
+    """Run ``action`` and return its exit code; any error becomes one line and a code (see :func:`report_error`)."""
     try:
+        return int(action() or 0)
+    except KeyboardInterrupt:
+        print("sslreg: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one place every error of the command line is reported
+        return report_error(error)
+    finally:
+        sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script: user mistakes are one line on stderr and exit 2, internal errors exit 1."""
+
+    def command() -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(f"sslreg: error: {error.source + ': ' if error.source else ''}{problem}", file=sys.stderr)
-        return 2
-    except (UserError, FileNotFoundError, NotADirectoryError, PermissionError, ValueError, LookupError) as error:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"sslreg: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("sslreg: interrupted", file=sys.stderr)
-        return 130
+
+    return run_guarded(command)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ class DatasetConfig(ComponentConfig):
     """Options every dataset source accepts; ``subset`` is the paper's data-size axis."""
 
     subset: int | None = Field(None, ge=1, description="Deterministic random subset of N images (None: all).")
-    subset_seed: int = Field(0, description="Seed that picks the subset; same seed, same images.")
+    subset_seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed that picks the subset (0..2**32-1).")
     max_bad_fraction: float = Field(
         0.05, ge=0.0, le=1.0, description="Stop with an error once more than this fraction of images is unreadable."
     )
@@ -67,7 +67,7 @@ class DatasetSource(Component):
 
     @classmethod
     def check(cls, config: DatasetConfig) -> list[str]:
-        """Problems with the data ``config`` names, found cheaply before any work starts.
+        """Problems with the data ``config`` names, found cheaply before any work starts (overrides Component.check).
 
         One line per problem, starting with the option it concerns (``"root '/x' does not exist"``): a missing
         root or split file, a folder with no images. Must not decode images. Default: nothing to check.

@@ -20,3 +20,7 @@ class ConfigError(UserError):
         self.source = source
         prefix = f"{source}: " if source else ""
         super().__init__("\n".join(prefix + problem for problem in problems))
+
+
+class PluginError(RuntimeError):
+    """A plugin's code failed at run time (not a user mistake); the message names plugin, component and method."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from sslreg.backbone import Backbone
 from sslreg.component import Component, ComponentConfig
 from sslreg.dataset import DatasetSource, DataSpec
+from sslreg.errors import UserError
 
 
 class EvaluatorConfig(ComponentConfig):
@@ -37,9 +38,6 @@ class LabeledDataConfig(EvaluatorConfig):
     image_size: int | None = Field(
         None, ge=16, le=1024, description="Square input size (None: the trunk's protocol size, 224/227)."
     )
-    lightness_scale: float = Field(
-        50.0, gt=0, description="L-only trunks get (L - 50) / this; match the colorization task's input_scale."
-    )
     device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
 
     @field_validator("device")
@@ -60,9 +58,9 @@ def resolve_device(name: str | None, default: torch.device) -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise ValueError(f"device {name!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+        raise UserError(f"device {name!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: CUDA is not available on this machine")
+        raise UserError(f"device {name!r}: CUDA is not available on this machine")
     return device
 
 

@@ -1,11 +1,8 @@
 """Frozen-trunk feature extraction shared by every evaluator: one forward pass, protocol pooling, a disk cache.
 
-Images are resized whole (no crop) to a square ``image_size`` and normalised:
-
-* RGB trunks (``in_channels == 3``): ``(rgb / 255 - IMAGENET_MEAN) / IMAGENET_STD``.
-* L-only colorization trunks (``in_channels == 1``): the L channel of OpenCV's float Lab conversion
-  (``L`` in [0, 100]) as ``(L - 50) / lightness_scale``; the default 50 gives [-1, 1], as sslreg-colorization
-  feeds its trunks by default.
+Images are resized whole (no crop) to a square ``image_size`` and fed as the trunk's input contract says
+(``trunk.input_contract``: what its pretext task trained it on, recorded with its weights; :mod:`sslreg.inputs`).
+Batches come from the core's data adapter (:func:`sslreg.data.make_loader`), in dataset order.
 
 Every requested layer comes from ONE forward pass and is pooled with :func:`sslreg.pooling.pool_features`.
 Pooled features are stored per layer as ``cache_dir/cache_key/<layer>.npy`` (float32), the targets as
@@ -19,26 +16,25 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 import torch
 
 from sslreg.backbone import Backbone
+from sslreg.data import Collate, make_loader
 from sslreg.dataset import DatasetSource, Sample
+from sslreg.errors import UserError
 from sslreg.files import atomic_open, publish
+from sslreg.inputs import Preprocess
 from sslreg.pooling import pool_features
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 #: Bumped whenever preprocessing or the on-disk layout changes, so old caches are never reused by mistake.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _META = "meta.json"
 _TARGETS = "targets.npy"
 
@@ -58,30 +54,9 @@ class FeatureSet:
         return len(next(iter(self.features.values()))) if self.features else 0
 
 
-@dataclass(frozen=True)
-class Preprocess:
-    """How an image enters the trunk: resized whole to ``size`` x ``size``, then normalised for ``in_channels``.
-
-    ``lightness_scale`` must match the scale the L-only trunk was trained with (sslreg-colorization's
-    ``input_scale``; 50 gives [-1, 1], 1 is the Caffe reference's plain ``L - 50``).
-    """
-
-    size: int
-    in_channels: int = 3
-    lightness_scale: float = 50.0
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """One RGB uint8 image (H, W, 3) to a normalised float32 (in_channels, size, size) array."""
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-        resized = cv2.resize(image[..., :3], (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        rgb = resized.astype(np.float32) / 255.0
-        if self.in_channels == 3:
-            return ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
-        if self.in_channels == 1:
-            lightness = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0]
-            return ((lightness - 50.0) / self.lightness_scale)[None]
-        raise ValueError(f"feature extraction: in_channels={self.in_channels} is not supported (1 = L of Lab, 3 = RGB)")
+def _describe(prepare: Preprocess) -> dict:
+    """The preprocessing as plain JSON (part of the cache key and of the cache's meta)."""
+    return {"size": prepare.size, "contract": prepare.contract.model_dump(mode="json")}
 
 
 def feature_cache_key(backbone: Backbone, dataset: DatasetSource, prepare: Preprocess) -> str:
@@ -93,7 +68,7 @@ def feature_cache_key(backbone: Backbone, dataset: DatasetSource, prepare: Prepr
         "backbone_config": backbone.config.model_dump(mode="json"),
         "dataset": f"{type(dataset).__module__}.{type(dataset).__qualname__}",
         "dataset_config": dataset.config.model_dump(mode="json"),
-        "preprocess": asdict(prepare),
+        "preprocess": _describe(prepare),
     }
     digest.update(json.dumps(head, sort_keys=True).encode())
     for name, tensor in backbone.state_dict().items():
@@ -109,53 +84,26 @@ def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
         write(stream)
 
 
-#: A batch ready for the trunk: images (B, in_channels, S, S) or None, their targets, and unreadable images skipped.
-Batch = tuple["np.ndarray | None", list, int]
+@dataclass(frozen=True)
+class _Prepared:
+    """Per-sample transform of the adapter: (preprocessed image, target) (picklable: runs in workers)."""
+
+    preprocess: Preprocess
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, object]:
+        return self.preprocess(sample.image), sample.target
 
 
-def _collate(items: list[tuple[np.ndarray, object] | None]) -> Batch:
-    kept = [item for item in items if item is not None]
-    images = np.stack([image for image, _ in kept]) if kept else None
-    return images, [target for _, target in kept], len(items) - len(kept)
-
-
-class _Prepared(torch.utils.data.Dataset):
-    """An indexable source as (preprocessed image, target) items, None where unreadable (for DataLoader workers)."""
-
-    def __init__(self, dataset: DatasetSource, preprocess: Preprocess) -> None:
-        self.dataset, self.preprocess = dataset, preprocess
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def prepare(self, sample: Sample | None) -> tuple[np.ndarray, object] | None:
-        return None if sample is None else (self.preprocess(sample.image), sample.target)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, object] | None:
-        return self.prepare(self.dataset.load(index))
-
-
-def _prepared_batches(
-    dataset: DatasetSource, preprocess: Preprocess, batch_size: int, num_workers: int
-) -> Iterator[Batch]:
-    """Decoded, resized, normalised batches in dataset order; ``num_workers`` processes for indexable sources."""
-    prepared = _Prepared(dataset, preprocess)
-    if num_workers > 0 and not dataset.is_stream:
-        loader = torch.utils.data.DataLoader(
-            prepared, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate
-        )
-        yield from loader
-        return
-    items = (prepared.prepare(sample) for sample in dataset.stream())
-    while chunk := list(islice(items, batch_size)):
-        yield _collate(chunk)
+def _stack_images(items: list[tuple[np.ndarray, object]]) -> tuple[np.ndarray, list]:
+    """Images stacked (B, channels, S, S); targets kept as a list (stacked once, at the end)."""
+    return np.stack([image for image, _ in items]), [target for _, target in items]
 
 
 def _stack_targets(targets: list[object]) -> np.ndarray | None:
     if not targets or all(target is None for target in targets):
         return None
     if any(target is None for target in targets):
-        raise ValueError("feature extraction: some samples have a target and some do not")
+        raise UserError("feature extraction: some samples have a target and some do not")
     return np.asarray(targets)
 
 
@@ -187,16 +135,25 @@ class _Pass:
         backbone, dataset, layers = self.backbone, self.dataset, self.layers
         at_protocol_size = self.preprocess.size == backbone.input_size
         capacity = len(dataset)
-        batches = _prepared_batches(dataset, self.preprocess, self.batch_size, self.num_workers)
+        loader = make_loader(
+            dataset,
+            _Prepared(self.preprocess),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate=Collate(_stack_images),
+            rank=0,
+            world_size=1,
+        )
         out: dict[str, np.ndarray] = {}
         targets: list[object] = []
         skipped = 0
         backbone.to(self.device).eval()
         with torch.inference_mode():
-            for images, batch_targets, missed in batches:
-                skipped += missed
-                if images is None:
+            for batch in loader:
+                skipped += batch.bad
+                if batch.data is None:
                     continue
+                images, batch_targets = batch.data
                 start, stop = len(targets), len(targets) + len(images)
                 if stop > capacity:
                     raise ValueError(f"dataset {dataset.name!r} yielded more than its len() = {capacity} images")
@@ -209,7 +166,7 @@ class _Pass:
                     out[layer][start:stop] = rows
                 targets.extend(batch_targets)
         if not targets:
-            raise ValueError(f"dataset {dataset.name!r}: no readable image to extract features from")
+            raise UserError(f"dataset {dataset.name!r}: no readable image to extract features from")
         features = {layer: array[: len(targets)] for layer, array in out.items()}
         return features, _stack_targets(targets), skipped
 
@@ -229,7 +186,7 @@ class _Pass:
             features, targets, skipped = self.run(allocate)
             count = len(next(iter(features.values())))
             if meta is not None and meta["count"] != count:
-                raise ValueError(f"feature cache {folder}: {meta['count']} images cached, {count} read now; delete it")
+                raise UserError(f"feature cache {folder}: {meta['count']} images cached, {count} read now; delete it")
             for layer, array in features.items():
                 if count == len(maps[layer]):  # every image was readable: the temp file is the result
                     maps[layer].flush()
@@ -245,7 +202,7 @@ class _Pass:
                     "skipped": skipped,
                     "class_names": list(self.dataset.class_names),
                     "has_targets": targets is not None,
-                    "preprocess": asdict(self.preprocess),
+                    "preprocess": _describe(self.preprocess),
                 }
                 _write_atomic(folder / _META, lambda stream: stream.write(json.dumps(meta, indent=1).encode()))
             return meta
@@ -262,21 +219,20 @@ def extract_features(
     device: torch.device | str = "cpu",
     batch_size: int = 64,
     image_size: int | None = None,
-    lightness_scale: float = 50.0,
     num_workers: int = 0,
     cache_dir: Path | str | None = None,
     cache_key: str | None = None,
 ) -> FeatureSet:
     """Pooled features of ``layers`` for every readable image of ``dataset``, from one pass of the frozen trunk.
 
-    ``image_size`` defaults to the trunk's protocol size; ``lightness_scale``: see :class:`Preprocess`.
+    ``image_size`` defaults to the trunk's protocol size; images are fed as ``backbone.input_contract`` says.
     ``num_workers`` processes decode and resize images of an indexable source (rows stay in dataset order).
     With ``cache_dir`` the layers already on disk under ``cache_dir/cache_key`` are reused (memory-mapped) and
     only the missing ones are computed, in one pass. ``cache_key`` defaults to :func:`feature_cache_key`.
     """
     if batch_size < 1 or num_workers < 0:
-        raise ValueError(f"feature extraction: batch_size {batch_size} must be >= 1, num_workers {num_workers} >= 0")
-    prepare = Preprocess(int(image_size or backbone.input_size), backbone.config.in_channels, float(lightness_scale))
+        raise UserError(f"feature extraction: batch_size {batch_size} must be >= 1, num_workers {num_workers} >= 0")
+    prepare = Preprocess(int(image_size or backbone.input_size), backbone.input_contract)
     names = backbone.resolve_layers(layers)
     extraction = _Pass(backbone, dataset, names, prepare, torch.device(device), batch_size, num_workers)
     if cache_dir is None:

@@ -1,196 +1,131 @@
-"""``sslreg plugin new NAME``: scaffold a pip-installable plugin package with one working component and its tests."""
+"""``sslreg plugin new NAME --kind KIND``: scaffold a pip-installable plugin package with one working component.
+
+The package is ``sslreg-NAME`` (module ``sslreg_NAME``): a pyproject with the entry point in group ``sslreg``, the
+one hook in ``__init__.py``, the component with its Config in ``sslreg_NAME/NAME.py``, and
+``tests/test_conformance.py`` running :func:`sslreg.testing.check_plugin` on it. The files come from
+``sslreg/templates/`` (``string.Template`` placeholders such as ``$name`` and ``$cls``); every kind's skeleton
+is small, runs as generated, and honours the core's contracts for that kind.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import keyword
 import re
+from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
+from string import Template
 
 from sslreg.errors import UserError
 
-PYPROJECT = """[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
 
-[project]
-name = "sslreg-{name}"
-version = "0.1.0"
-description = "{summary}"
-requires-python = ">=3.10"
-dependencies = ["sslreg>=0.1,<0.2"]
+@dataclass(frozen=True)
+class Kind:
+    """What a kind's skeleton is about, what its package depends on, and how a config uses it."""
 
-[project.entry-points.sslreg]
-{name} = "{module}"
-
-[tool.setuptools.packages.find]
-include = ["{module}*"]
-"""
-
-INIT = '''"""sslreg plugin {name}: {summary}"""
-
-from sslreg import hookimpl
-
-from {module}.{name} import {cls}
-
-SSLREG_API_VERSION = 1
+    summary: str
+    dependencies: tuple[str, ...]
+    usage: str
 
 
-@hookimpl
-def sslreg_register(register):
-    register({cls})
-'''
+SSLREG = "sslreg>=0.1,<0.2"
+KINDS: dict[str, Kind] = {
+    "pretext": Kind(
+        "a pretext task that predicts which symmetry of the square was applied to a crop",
+        (SSLREG,),
+        "pretrain:\n  pretext: {name: $name, num_transforms: 4}\n  backbone: {name: resnet18}\n"
+        "  data: {name: embedded_photos}",
+    ),
+    "backbone": Kind(
+        "a small VGG-style trunk with four tapped stages",
+        (SSLREG,),
+        "backbone: {name: $name, weights: trained.pth}   # weights: optional, loaded by sslreg\n"
+        "evaluate:\n  - {name: voc07_svm, layers: all}",
+    ),
+    "dataset": Kind(
+        "labelled images listed in a CSV file of 'path,label' rows",
+        (SSLREG, "sslreg-datasets>=0.1,<0.2"),
+        "evaluate:\n  - name: linear_probe\n    train: {name: $name, root: /data/train}\n"
+        "    test: {name: $name, root: /data/test}",
+    ),
+    "evaluator": Kind(
+        "nearest class-mean classification of each frozen layer",
+        (SSLREG, "scikit-learn>=1.3"),
+        "backbone: {name: resnet18, weights: trunk.pth}\nevaluate:\n  - {name: $name, layers: all}",
+    ),
+}
 
-PRETEXT = '''"""{cls}: predict which of four rotations (0, 90, 180, 270 degrees) an image shows (Gidaris 2018)."""
+#: Generated file -> template, relative to the package root / sslreg/templates ("{kind}" is the chosen kind).
+LAYOUT = {
+    "pyproject.toml": "plugin/pyproject.toml.tmpl",
+    "README.md": "plugin/README.md.tmpl",
+    "{module}/__init__.py": "plugin/__init__.py.tmpl",
+    "{module}/{name}.py": "{kind}/component.py.tmpl",
+    "tests/test_conformance.py": "{kind}/test_conformance.py.tmpl",
+}
 
-import numpy as np
-import torch
-from pydantic import Field
-from torch import nn
-
-from sslreg import Backbone, PretextConfig, PretextModel, PretextTask
-
-
-class {cls}Config(PretextConfig):
-    image_size: int = Field(64, ge=16, description="Square size the image is resized to.")
-
-
-class {cls}(PretextTask):
-    """Rotation prediction: a 4-way classification of the rotation applied to the image."""
-
-    name = "{name}"
-    Config = {cls}Config
-
-    def make_sample(self, image: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        size = self.config.image_size
-        rows = np.linspace(0, image.shape[0] - 1, size).astype(int)
-        cols = np.linspace(0, image.shape[1] - 1, size).astype(int)
-        pixels = image[rows][:, cols].astype(np.float32) / 127.5 - 1.0
-        turns = int(rng.integers(4))
-        rotated = np.ascontiguousarray(np.rot90(pixels, turns))
-        return torch.from_numpy(rotated).permute(2, 0, 1), torch.tensor(turns)
-
-    def build_model(self, trunk: Backbone) -> PretextModel:
-        channels = trunk.layer_channels[trunk.layer_names[-1]]
-        return PretextModel(trunk, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 4)))
-
-    def loss(self, model: PretextModel, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        features = model.trunk(inputs)[model.trunk.layer_names[-1]]
-        return nn.functional.cross_entropy(model.head(features), targets)
-'''
-
-BACKBONE = '''"""{cls}: a small VGG-style trunk with three tapped stages."""
-
-from typing import Sequence
-
-import torch
-from pydantic import Field
-from torch import nn
-
-from sslreg import Backbone, BackboneConfig, PoolSpec
+NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-class {cls}Config(BackboneConfig):
-    width: int = Field(32, ge=4, le=1024, description="Channels of the first stage (doubled per stage).")
+def check_name(name: str) -> str:
+    """The plugin's module name, ``sslreg_<name>``, once ``name`` is a fresh lower-case identifier."""
+    if not NAME.fullmatch(name) or keyword.iskeyword(name) or name.endswith("_"):
+        raise UserError(f"plugin name {name!r}: use lower-case letters, digits and '_' (a Python identifier)")
+    module = f"sslreg_{name}"
+    if importlib.util.find_spec(module) is not None:
+        raise UserError(f"plugin name {name!r}: a module {module!r} is already installed; choose another name")
+    return module
 
 
-def _stage(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class {cls}(Backbone):
-    """Three conv stages (stride 2, 4, 8) with taps s1, s2, s3."""
-
-    name = "{name}"
-    Config = {cls}Config
-    layer_names = ("s1", "s2", "s3")
-    input_size = 64
-
-    def __init__(self, config: {cls}Config) -> None:
-        super().__init__(config)
-        w = config.width
-        self.s1, self.s2, self.s3 = _stage(config.in_channels, w), _stage(w, 2 * w), _stage(2 * w, 4 * w)
-
-    @property
-    def layer_channels(self) -> dict[str, int]:
-        w = self.config.width
-        return {{"s1": w, "s2": 2 * w, "s3": 4 * w}}
-
-    @property
-    def layer_strides(self) -> dict[str, int]:
-        return {{"s1": 2, "s2": 4, "s3": 8}}
-
-    @property
-    def pool_specs(self) -> dict[str, PoolSpec]:
-        return {{"s1": PoolSpec(8, 8, 0, 4), "s2": PoolSpec(4, 4, 0, 4), "s3": PoolSpec(2, 2, 0, 4)}}
-
-    def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        wanted = self.resolve_layers(layers)
-        out = {{}}
-        for layer in self.layer_names:
-            x = getattr(self, layer)(x)
-            out[layer] = x
-            if layer == wanted[-1]:
-                break
-        return {{layer: out[layer] for layer in wanted}}
-'''
-
-TEST = """import {module}
-from sslreg.testing import check_plugin
-
-
-def test_plugin_conforms():
-    entries = check_plugin({module})
-    assert [entry.name for entry in entries] == ["{name}"]
-"""
-
-README = """# sslreg-{name}
-
-{summary}
-
-    pip install -e .
-    sslreg list            # shows {name}
-    pytest tests           # the conformance kit
-"""
-
-TEMPLATES = {"pretext": PRETEXT, "backbone": BACKBONE}
-SUMMARIES = {"pretext": "Rotation-prediction pretext task", "backbone": "A small VGG-style trunk"}
+def render(template: str, fields: dict[str, str]) -> str:
+    """The text of ``sslreg/templates/<template>`` with its ``$`` placeholders filled in."""
+    text = files("sslreg").joinpath("templates", *template.split("/")).read_text(encoding="utf-8")
+    return Template(text).substitute(fields)
 
 
 def scaffold(name: str, kind: str, parent: Path) -> Path:
-    """Write the plugin package ``sslreg-<name>`` under ``parent`` and return its folder."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
-        raise UserError(f"plugin name {name!r}: use lower-case letters, digits and '_' (a Python identifier)")
-    if kind not in TEMPLATES:
-        raise UserError(f"--kind {kind!r}: templates exist for {', '.join(TEMPLATES)}")
-    root = parent / f"sslreg-{name}"
+    """Write the plugin package ``sslreg-<name>`` (one ``kind`` component named ``name``) under ``parent``."""
+    if kind not in KINDS:
+        raise UserError(f"--kind {kind!r}: choose one of {', '.join(KINDS)}")
+    module = check_name(name)
+    dist = f"sslreg-{name.replace('_', '-')}"
+    root = parent / dist
     if root.exists():
         raise UserError(f"{root}: already exists; not overwriting it")
-    module = f"sslreg_{name}"
+    spec = KINDS[kind]
     fields = {
         "name": name,
         "module": module,
+        "dist": dist,
+        "kind": kind,
         "cls": "".join(part.title() for part in name.split("_")),
-        "summary": SUMMARIES[kind],
+        "summary": spec.summary,
+        "Summary": spec.summary[0].upper() + spec.summary[1:] + ".",
+        "dependencies": ", ".join(f'"{requirement}"' for requirement in spec.dependencies),
     }
-    files = {
-        "pyproject.toml": PYPROJECT,
-        f"{module}/__init__.py": INIT,
-        f"{module}/{name}.py": TEMPLATES[kind],
-        "tests/test_conformance.py": TEST,
-        "README.md": README,
-    }
-    for relative, template in files.items():
-        path = root / relative
+    fields["usage"] = f"\nIn an experiment config:\n\n```yaml\n{Template(spec.usage).substitute(fields)}\n```"
+    for target, template in LAYOUT.items():
+        path = root / target.format(module=module, name=name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**fields), encoding="utf-8")
+        path.write_text(render(template.format(kind=kind), fields), encoding="utf-8")
     return root
 
 
 def cmd_plugin_new(args: argparse.Namespace) -> int:
-    """sslreg plugin new NAME: write a plugin package with one component, ready for pip install -e."""
+    """sslreg plugin new NAME --kind KIND: write a plugin package with one component, ready for pip install -e."""
     root = scaffold(args.name, args.kind, Path(args.dir))
-    print(f"created {root}\nnext: pip install -e {root} && sslreg list && pytest {root / 'tests'}")
+    print(f"created {root} ({args.kind} {args.name!r})")
+    from sslreg.plugins import get_registry  # already loaded to build the CLI
+
+    taken = [entry.qualified_name for entry in get_registry().find(args.name) if entry.kind == args.kind]
+    if taken:
+        print(
+            f"note: {args.kind} {args.name!r} is also provided by {', '.join(taken)}: with both installed, configs"
+            f" must name this one {root.name}:{args.name} (or choose another name)"
+        )
+    print(f"next: pip install -e {root} && sslreg list {args.kind} && pytest {root / 'tests'}")
     return 0
 
 
@@ -198,8 +133,8 @@ def add_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``sslreg plugin new``."""
     plugin = subparsers.add_parser("plugin", help="plugin authoring tools")
     actions = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
-    new = actions.add_parser("new", help="scaffold a new plugin package")
-    new.add_argument("name", help="plugin name, e.g. rotation")
-    new.add_argument("--kind", default="pretext", choices=list(TEMPLATES), help="component kind of the template")
-    new.add_argument("--dir", default=".", help="parent folder (default: current)")
+    new = actions.add_parser("new", help="scaffold a new plugin package (one working component and its tests)")
+    new.add_argument("name", help="component and plugin name, a lower-case identifier, e.g. rotation")
+    new.add_argument("--kind", default="pretext", choices=list(KINDS), help="component kind (default: pretext)")
+    new.add_argument("--dir", default=".", help="parent folder of the package (default: current)")
     new.set_defaults(func=cmd_plugin_new)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sslreg.evaluator import EvalResult, LayerScore
+from sslreg.experiment import ExperimentConfig
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
@@ -23,13 +24,13 @@ RESULTS_MD = "results.md"
 Row = tuple[str, list[EvalResult]]  # (row label, that run's results)
 
 
-def run_label(experiment: Any) -> str:
+def run_label(experiment: ExperimentConfig) -> str:
     """The row name of a run, e.g. 'jigsaw embedded_photos' or 'resnet50 random init'."""
     if experiment.pretrain is not None:
         data = experiment.pretrain.data
-        subset = getattr(data, "subset", None)
+        subset = data.subset
         return f"{experiment.pretrain.pretext.name} {data.name}" + (f" ({subset} images)" if subset else "")
-    weights = getattr(experiment.backbone, "weights", None)
+    weights = experiment.backbone.weights
     return f"{experiment.backbone.name} " + (f"({Path(weights).name})" if weights else "random init")
 
 
@@ -97,27 +98,23 @@ def long_csv(rows: Sequence[Row], extra: dict[str, dict[str, Any]] | None = None
 
 
 def write_run_results(run_dir: Path, label: str, results: list[EvalResult], info: dict[str, Any]) -> list[Path]:
-    """results.json (everything), results.csv (long form) and results.md (paper layout) in ``run_dir``."""
-    from sslreg.files import atomic_write_text
+    """results.json (everything), results.csv (long form) and results.md (paper layout) in ``run_dir``.
+
+    Each file is written atomically and only when its content changes (a finished run's files stay as they are);
+    results.json goes last.
+    """
+    from sslreg.files import write_text_if_changed
 
     payload = {"label": label, **info, "results": [result.model_dump(mode="json") for result in results]}
     rows = [(label, results)]
-    # results.json last: its presence marks the run finished
-    return [
-        atomic_write_text(long_csv(rows), run_dir / RESULTS_CSV),
-        atomic_write_text(markdown(rows), run_dir / RESULTS_MD),
-        atomic_write_text(json.dumps(payload, indent=2) + "\n", run_dir / RESULTS_JSON),
+    written = [
+        (long_csv(rows), run_dir / RESULTS_CSV),
+        (markdown(rows), run_dir / RESULTS_MD),
+        (json.dumps(payload, indent=2) + "\n", run_dir / RESULTS_JSON),
     ]
-
-
-def read_run_results(run_dir: Path) -> tuple[str, list[EvalResult], dict[str, Any]] | None:
-    """(label, results, the rest of results.json) of a finished run, or None."""
-    path = run_dir / RESULTS_JSON
-    if not path.is_file():
-        return None
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    results = [EvalResult.model_validate(item) for item in payload.pop("results", [])]
-    return payload.pop("label", run_dir.name), results, payload
+    for text, path in written:
+        write_text_if_changed(text, path)
+    return [path for _, path in written]
 
 
 def print_results(rows: Sequence[Row], title: str = "results", first_column: str = "pretraining") -> None:

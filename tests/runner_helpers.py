@@ -30,6 +30,7 @@ from sslreg import (
     EvaluatorConfig,
     LayerScore,
     PoolSpec,
+    Preprocess,
     PretextConfig,
     PretextModel,
     PretextTask,
@@ -54,10 +55,6 @@ class TinyNet(Backbone):
         super().__init__(config)
         self.c1 = nn.Conv2d(config.in_channels, config.width, 3, stride=2, padding=1)
         self.c2 = nn.Conv2d(config.width, 2 * config.width, 3, stride=2, padding=1)
-        if config.weights:
-            from sslreg.runner.evaluation import load_trunk_weights
-
-            load_trunk_weights(self, Path(config.weights))
 
     @property
     def layer_channels(self) -> dict[str, int]:
@@ -193,9 +190,8 @@ class Centroid(Evaluator):
         source = context.build_dataset(self.config.data)
         samples = [source.load(i) for i in range(len(source))]
         samples = [s for s in samples if s is not None]
-        x = torch.stack(
-            [torch.from_numpy(s.image[:16, :16].copy()).permute(2, 0, 1).float() / 127.5 - 1 for s in samples]
-        ).to(context.device)
+        prepare = Preprocess(16, backbone.input_contract)  # the trunk's input contract, as real evaluators do
+        x = torch.stack([torch.from_numpy(prepare(s.image)) for s in samples]).to(context.device)
         y = np.array([s.target for s in samples])
         layers = backbone.resolve_layers(self.config.layers)
         with torch.no_grad():
@@ -239,11 +235,12 @@ def experiment_dict(tmp: Path, **schedule: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    from sslreg.cli import run_guarded
     from sslreg.config import load_plan
     from sslreg.runner import run_plan
 
     registry = make_registry()
-    return run_plan(load_plan(argv[0], registry, argv[1:]), registry)
+    return run_guarded(lambda: run_plan(load_plan(argv[0], registry, argv[1:]), registry))
 
 
 if __name__ == "__main__":

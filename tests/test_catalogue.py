@@ -1,12 +1,14 @@
 """registry.yaml must describe what the first-party plugins really register."""
 
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
 from sslreg.catalogue import catalogue_path, load_catalogue
 from sslreg.testing import registered_entries
 
+ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = load_catalogue()
 FIRST_PARTY = [entry for entry in CATALOGUE.plugins if entry.first_party]
 
@@ -27,7 +29,13 @@ def test_first_party_entry_matches_what_the_plugin_registers(entry):
         kind: sorted(names) for kind, names in registered.items()
     }
     assert sorted(entry.kinds) == sorted(registered)
-    assert (catalogue_path().parent / entry.path / "pyproject.toml").is_file()
+    assert (ROOT / entry.path / "pyproject.toml").is_file()
+
+
+def test_the_packaged_catalogue_is_the_root_file():
+    """sslreg/registry.yaml (shipped as package data) is a link to the canonical registry.yaml at the root."""
+    assert catalogue_path() == ROOT / "sslreg" / "registry.yaml"
+    assert catalogue_path().read_bytes() == (ROOT / "registry.yaml").read_bytes()
 
 
 def test_invalid_catalogue_is_a_clear_error(tmp_path):

@@ -13,10 +13,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import runner_helpers as helpers
 
+from sslreg.cli import run_guarded
 from sslreg.config import Plan
 from sslreg.experiment import validate_experiment
-from sslreg.runner import run_plan
-from sslreg.runner.data import EpochSampler, PretextDataset, collate
+from sslreg.runner import run_plan as run_plan_raising
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +25,11 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def run_plan(plan: Plan, registry: object) -> int:
+    """run_plan as the command line runs it: errors become one line on stderr and an exit code."""
+    return run_guarded(lambda: run_plan_raising(plan, registry))
 
 
 def plan_of(raw: dict) -> tuple[Plan, object]:
@@ -57,7 +62,7 @@ def test_run_writes_results_and_finished_run_is_not_redone(tmp_path, capsys, mon
         raise AssertionError("a finished run must not train again")
 
     monkeypatch.setattr("sslreg.runner.training.build_runner", no_training)
-    monkeypatch.setattr("sslreg.runner.evaluation.build_trunk", no_training)
+    monkeypatch.setattr("sslreg.runner.evaluation.evaluated_trunk", no_training)
     assert run_plan(plan, registry) == 0
     assert "already finished" in capsys.readouterr().out
 
@@ -106,40 +111,6 @@ def test_folder_of_another_config_is_refused(tmp_path, capsys):
     plan, registry = plan_of(changed)
     assert run_plan(plan, registry) == 2
     assert "pretrain.schedule.lr" in capsys.readouterr().err
-
-
-def test_samples_do_not_depend_on_order_or_worker():
-    registry = helpers.make_registry()
-    source = registry.build("dataset", {"name": "memory", "size": 10})
-    task = registry.build("pretext", {"name": "rotation"})
-    dataset = PretextDataset(source, task, seed=5)
-    a, b = dataset[(2, 7)], PretextDataset(source, task, seed=5)[(2, 7)]
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    assert not torch.equal(dataset[(3, 7)][0], a[0])  # another epoch, another crop/rotation
-
-
-def test_sampler_shards_the_global_order_between_ranks(monkeypatch):
-    dataset = list(range(20))
-    capped = EpochSampler(dataset, seed=1, samples_per_epoch=6)
-    assert len(list(capped)) == len(capped) == 6
-    single = EpochSampler(dataset, seed=1)
-    single.set_epoch(4)
-    shards = []
-    for rank in range(2):
-        monkeypatch.setattr("sslreg.runner.data.get_dist_info", lambda rank=rank: (rank, 2))
-        sampler = EpochSampler(dataset, seed=1)
-        sampler.set_epoch(4)
-        shards.append([index for _, index in sampler])
-    order = [index for _, index in single]
-    assert shards[0] == order[0::2] and shards[1] == order[1::2]
-    assert all(epoch == 4 for epoch, _ in single)
-
-
-def test_collate_drops_and_counts_unreadable():
-    batch = collate([(torch.zeros(2), torch.tensor(1)), None, (torch.ones(2), torch.tensor(0))])
-    assert batch["num_bad"] == 1 and batch["num_seen"] == 3 and batch["inputs"].shape == (2, 2)
-    empty = collate([None, None])
-    assert empty["inputs"] is None and empty["num_bad"] == 2
 
 
 def test_max_iters_caps_the_run(tmp_path):

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import sys
+import contextlib
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from sslreg.config import Plan
 from sslreg.evaluator import EvalResult
-from sslreg.experiment import ConfigError, ExperimentConfig
-from sslreg.files import atomic_write_text
+from sslreg.experiment import ExperimentConfig
+from sslreg.files import attach_log
 from sslreg.registry import Registry
-from sslreg.report import print_results, read_run_results, run_label, write_run_results, write_sweep_report
-from sslreg.runner.evaluation import evaluate
+from sslreg.report import print_results, run_label, write_run_results, write_sweep_report
+from sslreg.runner.checkpoints import clean_leftovers
+from sslreg.runner.folder import LOG_FILE, FolderLock, claim
 from sslreg.runner.header import header
+from sslreg.runner.stages import evaluate_stages
 from sslreg.runner.training import pretrain, world
-
-CONFIG_FILE = "config.yaml"
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, ConfigError)
 
 
 def run_folder(experiment: ExperimentConfig) -> Path:
@@ -27,99 +23,72 @@ def run_folder(experiment: ExperimentConfig) -> Path:
     return Path(experiment.work_dir) if experiment.work_dir else Path("runs") / experiment.name
 
 
-def _differences(old: Any, new: Any, path: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [
-            d
-            for key in dict.fromkeys([*old, *new])
-            for d in _differences(old.get(key), new.get(key), f"{path}.{key}".lstrip("."))
-        ]
-    return [] if old == new else [path or "(top)"]
-
-
-def _claim_folder(run_dir: Path, experiment: ExperimentConfig) -> None:
-    """Write the resolved config; refuse a folder whose checkpoints come from another config (they would mix)."""
-    resolved = experiment.model_dump(mode="json")
-    resolved.pop("work_dir", None)
-    path = run_dir / CONFIG_FILE
-    if path.is_file():
-        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        old.pop("work_dir", None)
-        changed = _differences(old, resolved)
-        started = any(run_dir.glob("epoch_*.pth")) or (run_dir / "trunk.pth").exists()
-        if changed and started:
-            raise ValueError(
-                f"{run_dir}: this folder holds a run of another config (differs at {', '.join(changed[:4])});"
-                " give another work_dir/name, or delete the folder to start over"
-            )
-        if not changed:
-            return
-    run_dir.mkdir(parents=True, exist_ok=True)  # new, or a run that failed before its first checkpoint
-    atomic_write_text(yaml.safe_dump(resolved, sort_keys=False), path)
-
-
 def run_experiment(
     experiment: ExperimentConfig, registry: Registry, run_dir: Path
 ) -> tuple[str, list[EvalResult]] | None:
-    """Pretrain (or resume) and evaluate one experiment in ``run_dir``; a finished run is only read back.
+    """Pretrain (or resume) and evaluate one experiment in ``run_dir``, stage by stage; finished stages are read.
 
-    Returns (row label, results) on rank 0, None on the other DDP ranks.
+    Holds the folder's lock throughout (rank 0). Returns (row label, results) on rank 0, None on other DDP ranks.
+    An error leaving here names the run's log (``sslreg.log``) for the CLI, which writes the traceback there.
     """
-    finished = read_run_results(run_dir)
-    if finished is not None:
-        label, results, _ = finished
-        print(f"{run_dir}: already finished; showing its stored results", flush=True)
-        return label, results
     rank, _ = world()
+    try:
+        with FolderLock(run_dir) if rank == 0 else contextlib.nullcontext():
+            return _run_stages(experiment, registry, run_dir, rank)
+    except BaseException as error:
+        if (run_dir / LOG_FILE).is_file():
+            attach_log(error, run_dir / LOG_FILE)
+        raise
+
+
+def _run_stages(
+    experiment: ExperimentConfig, registry: Registry, run_dir: Path, rank: int
+) -> tuple[str, list[EvalResult]] | None:
     if rank == 0:
-        _claim_folder(run_dir, experiment)
+        claim(run_dir, experiment, registry)
+        removed = clean_leftovers(run_dir)
         text = header(experiment, registry)
+        if removed:
+            text += f"\nremoved {len(removed)} partial file(s) left by an interrupted run"
         print(text, flush=True)
-        with open(run_dir / "sslreg.log", "a", encoding="utf-8") as log:
+        with open(run_dir / LOG_FILE, "a", encoding="utf-8") as log:
             log.write(text + "\n")
-    info: dict[str, Any] = {"config": experiment.model_dump(mode="json")}
-    weights = None
+    info: dict = {"config": experiment.model_dump(mode="json")}
+    weights, trunk_id, trained = None, None, False
     if experiment.pretrain is not None:
         outcome = pretrain(experiment, registry, run_dir)
-        weights = outcome.trunk_path
-        info["pretrain"] = {
-            "iterations": outcome.iterations,
-            "epochs": outcome.epochs,
-            "trunk": outcome.trunk_path.name,
-            "bad_images": outcome.bad_images,
-            "seen_images": outcome.seen_images,
-        }
+        weights, trunk_id, trained = outcome.trunk_path, outcome.trunk_sha256, outcome.trained
+        info["pretrain"] = outcome.summary()
         if rank == 0 and outcome.bad_images:
             print(f"pretrain: skipped {outcome.bad_images} unreadable of {outcome.seen_images} images", flush=True)
     if rank != 0:
         return None
-    results = evaluate(experiment, registry, run_dir, weights)
+    if trunk_id is None:
+        from sslreg.runner.folder import fingerprint_of, trunk_identity
+
+        trunk_id = fingerprint_of(trunk_identity(experiment, registry))
+    results, evaluated = evaluate_stages(experiment, registry, run_dir, weights, trunk_id)
+    if not trained and not evaluated:
+        print(f"{run_dir}: already finished; showing its stored results", flush=True)
     label = run_label(experiment)
     write_run_results(run_dir, label, results, info)
     return label, results
 
 
-def _one_line(error: BaseException) -> str:
-    """The last meaningful line (DataLoader workers wrap the original error in a traceback)."""
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    name = type(error).__name__
-    for line in reversed(lines):
-        if line.startswith(f"{name}: "):
-            return line[len(name) + 2 :]
-    return lines[-1] if lines else name
-
-
 def run_plan(plan: Plan, registry: Registry) -> int:
-    """Run every experiment of ``plan`` (one, or each sweep point), print and write the results; 0 on success."""
-    try:
-        if not plan.is_sweep:
-            _, _, experiment = plan.points[0]
-            row = run_experiment(experiment, registry, run_folder(experiment))
-            if row is not None:
-                print_results([row], title=experiment.name)
-                print(f"results: {run_folder(experiment) / 'results.md'}", flush=True)
-            return 0
-        root = run_folder(plan.points[0][2])
+    """Run every experiment of ``plan`` (one, or each sweep point), print and write the results; 0 on success.
+
+    Errors propagate (the CLI turns them into one line and an exit code, see :func:`sslreg.cli.run_guarded`).
+    """
+    if not plan.is_sweep:
+        _, _, experiment = plan.points[0]
+        row = run_experiment(experiment, registry, run_folder(experiment))
+        if row is not None:
+            print_results([row], title=experiment.name)
+            print(f"results: {run_folder(experiment) / 'results.md'}", flush=True)
+        return 0
+    root = run_folder(plan.points[0][2])
+    with FolderLock(root) if world()[0] == 0 else contextlib.nullcontext():
         points = []
         for label, point, experiment in plan.points:
             print(f"sweep point {label}", flush=True)
@@ -130,10 +99,7 @@ def run_plan(plan: Plan, registry: Registry) -> int:
             written = write_sweep_report(root, points)
             print_results([(label, results) for label, _, results in points], title="sweep", first_column="point")
             print(f"sweep results: {', '.join(str(p) for p in written[:2])} (+{len(written) - 2} plots)", flush=True)
-        return 0
-    except USER_ERRORS as error:
-        print(f"sslreg: error: {_one_line(error)}", file=sys.stderr, flush=True)
-        return 2
+    return 0
 
 
 __all__ = ["run_experiment", "run_folder", "run_plan"]

@@ -9,6 +9,7 @@ arrays, scalars and dtypes (:data:`sslreg.files.NUMPY_SAFE_GLOBALS`), allowed fo
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-from sslreg.files import atomic_open, load_weights_only
+from sslreg.files import atomic_write_bytes, load_weights_only
 
 #: Marker of a HistoryBuffer turned into plain data.
 BUFFER_TAG = "__history_buffer__"
@@ -86,7 +87,11 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
 
 
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: never a half-written file."""
-    with atomic_open(path, "wb") as stream:
-        torch.save(obj, stream)
-    return Path(path)
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: never a half-written file.
+
+    Serialised in memory first: torch's writer turns a full disk into an unreadable RuntimeError, a plain
+    file write gives an OSError (ENOSPC) naming ``path``.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getbuffer())

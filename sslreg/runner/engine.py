@@ -1,10 +1,11 @@
-"""mmengine's Runner with atomic, weights-only-safe checkpoints (see :mod:`sslreg.runner.compat`)."""
+"""mmengine's Runner with atomic, checksummed, weights-only-safe checkpoints (see :mod:`sslreg.runner.compat`)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mmengine.dist import master_only
@@ -12,7 +13,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
-from sslreg.runner import compat
+from sslreg import files
+from sslreg.runner import checkpoints, compat
 
 
 class SafeRunner(Runner):
@@ -31,10 +33,25 @@ class SafeRunner(Runner):
 
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
-        """Write ``filename`` atomically: a killed run leaves the previous checkpoint, never a torn one."""
-        partial = f".{filename}.part"
-        super().save_checkpoint(out_dir, partial, *args, **kwargs)
-        os.replace(os.path.join(out_dir, partial), os.path.join(out_dir, filename))
+        """Write ``filename`` as ``.filename.part``, sync it, record its sha256 beside it, then rename it.
+
+        A killed run leaves the previous checkpoints and at most a ``.part`` file, never a torn checkpoint; a
+        failed write (full disk) removes the ``.part`` file and raises an OSError naming the checkpoint.
+        """
+        final = Path(out_dir) / filename
+        partial = final.with_name(f".{filename}.part")
+        try:
+            super().save_checkpoint(out_dir, partial.name, *args, **kwargs)
+            with open(partial, "rb+") as stream:
+                os.fsync(stream.fileno())
+            checkpoints.write_sidecar(final, files.sha256_file(partial))
+            files.publish(partial, final)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise files.with_filename(error, final) from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
     def load_checkpoint(
         self,

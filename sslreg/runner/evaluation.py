@@ -9,37 +9,18 @@ import torch
 from pydantic import BaseModel
 
 from sslreg.backbone import Backbone
+from sslreg.calls import plugin_call
 from sslreg.evaluator import EvalContext, EvalResult
 from sslreg.experiment import ExperimentConfig
 from sslreg.registry import Registry
-from sslreg.runner import compat
+from sslreg.trunk import build_trunk
 
 
-def load_trunk_weights(trunk: Backbone, path: Path) -> None:
-    """Load the ``trunk.`` entries of an sslreg weights file (weights-only) into ``trunk``; strict."""
-    state = compat.load_checkpoint(path)
-    state = state.get("state_dict", state)
-    trunk_state = {key[len("trunk.") :]: value for key, value in state.items() if key.startswith("trunk.")}
-    if not trunk_state:
-        raise ValueError(f"{path}: no 'trunk.' weights in this file")
-    trunk.load_state_dict(trunk_state, strict=True)
-
-
-def build_trunk(experiment: ExperimentConfig, registry: Registry, weights: Path | None) -> Backbone:
-    """The trunk to evaluate: the pretrained one (same config, ``weights``), else ``experiment.backbone``."""
-    if experiment.pretrain is not None:
-        task_cls = registry.get("pretext", experiment.pretrain.pretext.name).cls
-        config = registry.config("backbone", experiment.pretrain.backbone).model_copy(
-            update={"in_channels": task_cls.input_channels}
-        )
-    else:
-        config = registry.config("backbone", experiment.backbone)
-    seed = config.seed if getattr(config, "seed", None) is not None else experiment.seed
-    torch.manual_seed(seed)  # random-init baselines are reproducible too
-    trunk = registry.build("backbone", config)
-    if weights is not None:
-        load_trunk_weights(trunk, weights)
-    return trunk
+def evaluated_trunk(experiment: ExperimentConfig, registry: Registry, weights: Path | None) -> Backbone:
+    """The trunk to evaluate: the pretrained one (``weights``, with the contract they record), else the
+    ``backbone`` section as configured (random init, or its own ``weights`` file)."""
+    spec = experiment.pretrain.backbone if experiment.pretrain is not None else experiment.backbone
+    return build_trunk(registry, spec, seed=experiment.seed, weights=weights)
 
 
 def dataset_builder(registry: Registry) -> Any:
@@ -59,7 +40,7 @@ def evaluate(
     if not experiment.evaluate:
         return []
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    trunk = build_trunk(experiment, registry, weights).to(device).freeze()
+    trunk = evaluated_trunk(experiment, registry, weights).to(device).freeze()
     context = EvalContext(
         device=device,
         cache_dir=cache_dir or run_dir / "features",
@@ -70,5 +51,6 @@ def evaluate(
     for spec in experiment.evaluate:
         evaluator = registry.build("evaluator", spec)
         print(f"evaluate: {spec.name} ...", flush=True)
-        results.extend(evaluator.evaluate(trunk, context))
+        with plugin_call(evaluator, "evaluate"):
+            results.extend(evaluator.evaluate(trunk, context))
     return results

@@ -1,4 +1,4 @@
-"""sslreg-backbones: AlexNet (BatchNorm) and ResNet trunks with per-layer feature taps (the capacity axis)."""
+"""sslreg-backbones: AlexNet (CaffeNet, Jigsaw AlexNet) and ResNet trunks with per-layer taps (the capacity axis)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 from sslreg import hookimpl
 from sslreg_backbones.alexnet import AlexNet
+from sslreg_backbones.alexnet_jigsaw import AlexNetJigsaw
 from sslreg_backbones.resnet import ResNet, ResNet18, ResNet34, ResNet50, ResNet50W2, ResNet101
 
 SSLREG_API_VERSION = 1
 
 #: Every trunk this plugin registers, in the order ``sslreg list`` shows them.
-BACKBONES: tuple[type, ...] = (AlexNet, ResNet18, ResNet34, ResNet50, ResNet101, ResNet50W2)
+BACKBONES: tuple[type, ...] = (AlexNet, AlexNetJigsaw, ResNet18, ResNet34, ResNet50, ResNet101, ResNet50W2)
 
 
 @hookimpl
@@ -21,4 +22,14 @@ def sslreg_register(register: Callable[[type], None]) -> None:
         register(cls)
 
 
-__all__ = ["BACKBONES", "AlexNet", "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet50W2", "ResNet101"]
+__all__ = [
+    "BACKBONES",
+    "AlexNet",
+    "AlexNetJigsaw",
+    "ResNet",
+    "ResNet18",
+    "ResNet34",
+    "ResNet50",
+    "ResNet50W2",
+    "ResNet101",
+]

@@ -17,9 +17,9 @@ from torch import nn
 
 from sslreg import BackboneConfig, PoolSpec
 from sslreg_backbones.base import Trunk
-from sslreg_backbones.weights import seeded
+from sslreg_backbones.seeding import seeded
 
-#: PROTOCOL.md at 227 px: conv1 55 -> 10x10, conv2 27 -> 6x6, conv3/conv4 13 -> 5x5, conv5 13 -> 6x6 (padding 0).
+#: docs/protocol.md#feature-taps-and-pooling, 227 px: conv1 55->10x10, conv2 27->6x6, conv3/4 13->5x5, conv5 13->6x6.
 ALEXNET_POOL_SPECS: dict[str, PoolSpec] = {
     "conv1": PoolSpec(kernel=19, stride=4, padding=0, grid=10),
     "conv2": PoolSpec(kernel=12, stride=3, padding=0, grid=6),
@@ -74,7 +74,6 @@ class AlexNet(Trunk):
             self.relu = nn.ReLU(inplace=True)
             self.pool = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
             self.reset_parameters()
-        self.load_weights_option()
 
     @property
     def layer_channels(self) -> dict[str, int]:

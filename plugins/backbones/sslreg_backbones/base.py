@@ -1,4 +1,7 @@
-"""What every trunk of this plugin shares: He init, loading a weights file, and pooling facts for ``sslreg info``."""
+"""What every trunk of this plugin shares: He init and pooling facts for ``sslreg info``.
+
+Weights files are loaded by the core's trunk builder (``sslreg.build_trunk``), for this plugin's trunks as for any.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +11,15 @@ from typing import ClassVar
 from torch import nn
 
 from sslreg import Backbone, PoolSpec
-from sslreg_backbones.weights import LoadReport, load_weights
 
 
 class Trunk(Backbone):
-    """A Backbone whose convs start He-initialised and whose ``weights`` option loads a local file."""
+    """A Backbone whose convs start He-initialised, with the protocol's pooling table."""
 
-    #: PROTOCOL.md's pooling per layer at ``input_size`` (independent of options such as width).
+    #: Pooling per layer at ``input_size`` (docs/protocol.md#feature-taps-and-pooling); independent of e.g. width.
     protocol_pooling: ClassVar[Mapping[str, PoolSpec]] = {}
     #: Total stride of each layer.
     strides: ClassVar[Mapping[str, int]] = {}
-    #: Keys of a classifier head a weights file may carry (dropped, reported as ignored head keys).
-    head_prefixes: ClassVar[tuple[str, ...]] = ()
-    #: Marker key -> why a known foreign layout cannot map onto this trunk.
-    foreign_layouts: ClassVar[Mapping[str, str]] = {}
-
-    weights_report: LoadReport | None = None
 
     @property
     def layer_strides(self) -> dict[str, int]:
@@ -41,17 +37,6 @@ class Trunk(Backbone):
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
-
-    def load_weights_option(self) -> None:
-        """Load ``config.weights`` if set; the report stays on ``self.weights_report``."""
-        if self.config.weights:
-            self.weights_report = load_weights(
-                self,
-                self.config.weights,
-                name=self.name,
-                head_prefixes=self.head_prefixes,
-                foreign=self.foreign_layouts,
-            )
 
     @classmethod
     def describe(cls) -> dict[str, object]:

@@ -7,7 +7,7 @@ BasicBlock/Bottleneck), so a torchvision state dict loads as is; its ``fc.`` hea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -16,9 +16,9 @@ from torch import nn
 from sslreg import BackboneConfig, PoolSpec
 from sslreg_backbones.base import Trunk
 from sslreg_backbones.blocks import BasicBlock, Bottleneck
-from sslreg_backbones.weights import seeded
+from sslreg_backbones.seeding import seeded
 
-#: PROTOCOL.md at 224 px: res1 64x112x112 -> 12x12, res2 -> 6x6, res3 -> 4x4, res4 -> 3x3, res5 -> 2x2.
+#: docs/protocol.md#feature-taps-and-pooling, 224 px: res1 112->12x12, res2->6x6, res3->4x4, res4->3x3, res5->2x2.
 RESNET_POOL_SPECS: dict[str, PoolSpec] = {
     "res1": PoolSpec(kernel=10, stride=10, padding=4, grid=12),
     "res2": PoolSpec(kernel=16, stride=8, padding=0, grid=6),
@@ -27,6 +27,8 @@ RESNET_POOL_SPECS: dict[str, PoolSpec] = {
     "res5": PoolSpec(kernel=6, stride=1, padding=0, grid=2),
 }
 RESNET_STRIDES: dict[str, int] = {"res1": 2, "res2": 4, "res3": 8, "res4": 16, "res5": 32}
+#: res5 of the Colorization ResNet-50 (``layer4_stride: 1``, no dilation): 14x14 at 224 px, pooled k12 s2 -> 2x2.
+RES5_STRIDE1_POOL_SPEC = PoolSpec(kernel=12, stride=2, padding=0, grid=2)
 
 
 class ResNetConfig(BackboneConfig):
@@ -37,6 +39,11 @@ class ResNetConfig(BackboneConfig):
     )
     zero_init_residual: bool = Field(
         False, description="Start each block's last BatchNorm at zero, so every block begins as the identity."
+    )
+    layer4_stride: Literal[1, 2] = Field(
+        2,
+        description="Stride of res5's first block: 2 as torchvision; 1 (no dilation) as the paper's Colorization"
+        " ResNet-50 (res5 14x14 at 224 px, pooled k12 s2).",
     )
 
 
@@ -64,11 +71,10 @@ class ResNet(Trunk):
             self.layer1 = self._make_stage(base, self.depths[0], stride=1)
             self.layer2 = self._make_stage(base * 2, self.depths[1], stride=2)
             self.layer3 = self._make_stage(base * 4, self.depths[2], stride=2)
-            self.layer4 = self._make_stage(base * 8, self.depths[3], stride=2)
+            self.layer4 = self._make_stage(base * 8, self.depths[3], stride=config.layer4_stride)
             self.reset_parameters()
             if config.zero_init_residual:
                 self._zero_init_residual()
-        self.load_weights_option()
 
     def _make_stage(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         """One stage of ``blocks`` residual blocks; the first one changes stride/width (as torchvision does)."""
@@ -90,6 +96,28 @@ class ResNet(Trunk):
                 nn.init.zeros_(module.bn3.weight)
             elif isinstance(module, BasicBlock):
                 nn.init.zeros_(module.bn2.weight)
+
+    @property
+    def layer_strides(self) -> dict[str, int]:
+        return {**self.strides, "res5": 16 * self.config.layer4_stride}
+
+    @property
+    def pool_specs(self) -> dict[str, PoolSpec]:
+        if self.config.layer4_stride == 1:
+            return {**self.protocol_pooling, "res5": RES5_STRIDE1_POOL_SPEC}
+        return dict(self.protocol_pooling)
+
+    @classmethod
+    def describe(cls) -> dict[str, object]:
+        """The default trunk's facts, plus res5 with ``layer4_stride: 1`` (the Colorization ResNet)."""
+        facts = super().describe()
+        spec = RES5_STRIDE1_POOL_SPEC
+        channels = facts["layers"]["res5"]["channels"]
+        facts["layer4_stride: 1"] = (
+            f"res5 stride 16, k{spec.kernel} s{spec.stride} p{spec.padding} -> {spec.grid}x{spec.grid},"
+            f" {channels * spec.grid**2} dims"
+        )
+        return facts
 
     @property
     def layer_channels(self) -> dict[str, int]:

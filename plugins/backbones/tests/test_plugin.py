@@ -7,7 +7,7 @@ import pytest
 from sslreg.plugins import get_registry
 from sslreg.testing import check_backbone, check_component, registered_entries
 
-NAMES = ["alexnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet50w2"]
+NAMES = ["alexnet", "alexnet_jigsaw", "resnet18", "resnet34", "resnet50", "resnet101", "resnet50w2"]
 
 
 def test_every_trunk_is_registered_by_this_plugin() -> None:
@@ -22,6 +22,7 @@ def test_every_trunk_is_registered_by_this_plugin() -> None:
     "name",
     [
         "alexnet",
+        "alexnet_jigsaw",
         "resnet18",
         "resnet50",
         pytest.param("resnet101", marks=pytest.mark.slow),
@@ -33,7 +34,9 @@ def test_describe_lists_layers_channels_strides_and_pooled_dims(name: str) -> No
     facts = get_registry().get("backbone", name).cls.describe()
     layers = facts["layers"]
     assert list(layers) == (
-        ["conv1", "conv2", "conv3", "conv4", "conv5"] if name == "alexnet" else ["res1", "res2", "res3", "res4", "res5"]
+        ["conv1", "conv2", "conv3", "conv4", "conv5"]
+        if name.startswith("alexnet")
+        else ["res1", "res2", "res3", "res4", "res5"]
     )
     assert facts["parameters"] > 1_000_000
     if name == "resnet50":
@@ -78,6 +81,7 @@ def test_every_component_passes_the_kit_checks() -> None:
         pytest.param("resnet101", marks=pytest.mark.slow),
         pytest.param("resnet50w2", marks=pytest.mark.slow),
         "alexnet",
+        "alexnet_jigsaw",
     ],
 )
 def test_backbone_passes_the_kit(name: str) -> None:

@@ -9,7 +9,7 @@ from sslreg_backbones import ResNet50, ResNet50W2
 
 from sslreg.pooling import pool_features
 
-#: Side of each layer's map per input size (model docstrings, PROTOCOL.md) and channels per layer.
+#: Side of each layer's map per input size (docs/protocol.md#feature-taps-and-pooling) and channels per layer.
 RESNET_SIDES = {64: (32, 16, 8, 4, 2), 224: (112, 56, 28, 14, 7)}
 ALEXNET_SIDES = {64: (14, 7, 3, 3, 3), 227: (55, 27, 13, 13, 13)}
 CHANNELS = {

@@ -1,4 +1,5 @@
-"""Loading local weights: torchvision state dicts, sslreg checkpoints, and clear reports of what did not map."""
+"""Loading local weights into this plugin's trunks through the core's trunk builder: torchvision state dicts,
+sslreg checkpoints, and clear errors for what does not map."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from sslreg_backbones import AlexNet, ResNet18, ResNet50
+
+from sslreg import UserError, build_trunk
+from sslreg.plugins import load_plugins
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_plugins().registry
 
 
 def _randomise_bn_statistics(model: torch.nn.Module, seed: int) -> None:
@@ -34,18 +42,19 @@ def _torchvision_taps(model: torchvision.models.ResNet, x: torch.Tensor) -> list
 
 
 @pytest.mark.parametrize(
-    ("factory", "cls"), [(torchvision.models.resnet50, ResNet50), (torchvision.models.resnet18, ResNet18)]
+    ("factory", "name"), [(torchvision.models.resnet50, "resnet50"), (torchvision.models.resnet18, "resnet18")]
 )
-def test_torchvision_state_dict_gives_identical_features(tmp_path: Path, factory, cls: type) -> None:
+def test_torchvision_state_dict_gives_identical_features(tmp_path: Path, registry, factory, name: str) -> None:
     torch.manual_seed(0)
     reference = factory(weights=None)
     _randomise_bn_statistics(reference, seed=1)
     path = tmp_path / "torchvision.pth"
     torch.save(reference.state_dict(), path)
-    ours = cls(cls.Config(name=cls.name, weights=str(path), seed=5)).eval()
+    ours = build_trunk(registry, {"name": name, "weights": str(path)}, seed=5).eval()
     reference.eval()
-    assert ours.weights_report.missing == [] and ours.weights_report.unexpected == []
-    assert ours.weights_report.ignored_head == ["fc.weight", "fc.bias"]
+    report = ours.weights_report
+    assert report.missing == [] and report.unexpected == [] and report.prefix == ""
+    assert report.ignored_head == ["fc.weight", "fc.bias"]
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = _torchvision_taps(reference, x)
@@ -61,85 +70,88 @@ def source(trunk) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("key", ["state_dict", "model"])
-def test_sslreg_checkpoint_with_trunk_prefix_loads(tmp_path: Path, source, key: str) -> None:
+def test_sslreg_checkpoint_with_trunk_prefix_loads(tmp_path: Path, registry, source, key: str) -> None:
     checkpoint = {
         key: {**{f"trunk.{k}": v for k, v in source.items()}, "head.fc.weight": torch.zeros(10, 4)},
         "meta": {"epoch": 2, "seed": np.int64(3), "history": np.arange(4.0), "dtype": np.dtype("float32")},
     }
     path = tmp_path / "epoch_2.pth"
     torch.save(checkpoint, path)
-    model = ResNet18(ResNet18.Config(name="resnet18", weights=str(path), seed=1))
+    model = build_trunk(registry, {"name": "resnet18", "weights": str(path)}, seed=1)
     report = model.weights_report
-    assert report.source == "sslreg checkpoint"
+    assert report.nested_under == key and report.prefix == "trunk."
     assert report.ignored_head == ["head.fc.weight"] and report.missing == [] and report.unexpected == []
     for name, value in model.state_dict().items():
         assert torch.equal(value, source[name]), name
 
 
-def test_ddp_prefix_is_stripped(tmp_path: Path, source) -> None:
+def test_ddp_prefix_is_stripped(tmp_path: Path, registry, source) -> None:
     path = tmp_path / "ddp.pth"
     torch.save({"state_dict": {f"module.trunk.{k}": v for k, v in source.items()}}, path)
-    model = ResNet18(ResNet18.Config(name="resnet18", weights=str(path), seed=1))
+    model = build_trunk(registry, {"name": "resnet18", "weights": str(path)}, seed=1)
     assert torch.equal(model.conv1.weight, source["conv1.weight"])
 
 
-def test_missing_and_unexpected_keys_are_reported(tmp_path: Path, source, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_keys_are_an_error_and_unexpected_ones_a_warning(
+    tmp_path: Path, registry, source, caplog: pytest.LogCaptureFixture
+) -> None:
     partial = {k: v for k, v in source.items() if not k.startswith("layer4.")}
-    partial["projector.weight"] = torch.zeros(2)
     path = tmp_path / "partial.pth"
     torch.save(partial, path)
-    with caplog.at_level(logging.WARNING, logger="sslreg.backbones"):
-        model = ResNet18(ResNet18.Config(name="resnet18", weights=str(path), seed=1))
-    report = model.weights_report
-    assert "layer4.0.conv1.weight" in report.missing
-    assert not any(k.endswith("num_batches_tracked") for k in report.missing)
-    assert report.unexpected == ["projector.weight"]
-    text = caplog.text
-    assert "lack" in text and "layer4.0.conv1.weight" in text
-    assert "unexpected" in text and "projector.weight" in text
+    with pytest.raises(UserError, match=r"resnet18: weights .*partial\.pth.* lack \d+ of the trunk's tensors: layer4"):
+        build_trunk(registry, {"name": "resnet18", "weights": str(path)}, seed=1)
+    extra = {**source, "projector.weight": torch.zeros(2)}
+    torch.save(extra, path)
+    with caplog.at_level(logging.WARNING, logger="sslreg.weights"):
+        model = build_trunk(registry, {"name": "resnet18", "weights": str(path)}, seed=1)
+    assert model.weights_report.unexpected == ["projector.weight"]
+    assert "projector.weight" in caplog.text and "no place" in caplog.text
 
 
-def test_nothing_matching_is_an_error(tmp_path: Path) -> None:
+def test_nothing_matching_is_an_error(tmp_path: Path, registry) -> None:
     path = tmp_path / "other.pth"
     torch.save({"encoder.weight": torch.zeros(3)}, path)
-    with pytest.raises(ValueError, match=r"resnet18: no key of .*other\.pth.*encoder\.weight"):
-        ResNet18(ResNet18.Config(name="resnet18", weights=str(path)))
+    with pytest.raises(UserError, match=r"resnet18: no key of .*other\.pth.*encoder\.weight"):
+        build_trunk(registry, {"name": "resnet18", "weights": str(path)}, seed=0)
 
 
-def test_torchvision_alexnet_is_refused_with_the_reason(tmp_path: Path) -> None:
+def test_torchvision_alexnet_is_refused_with_the_reason(tmp_path: Path, registry) -> None:
     path = tmp_path / "alexnet_tv.pth"
     # the key layout and shapes of torchvision.models.alexnet().features (its classifier is 54M parameters)
     shapes = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3), 10: (256, 256, 3, 3)}
     state = {f"features.{i}.weight": torch.zeros(shape) for i, shape in shapes.items()}
     state.update({f"features.{i}.bias": torch.zeros(shape[0]) for i, shape in shapes.items()})
     torch.save(state, path)
-    with pytest.raises(ValueError, match="torchvision AlexNet state dict .* cannot be mapped"):
-        AlexNet(AlexNet.Config(name="alexnet", weights=str(path)))
+    with pytest.raises(UserError, match="torchvision AlexNet state dict .* cannot be mapped"):
+        build_trunk(registry, {"name": "alexnet", "weights": str(path)}, seed=0)
 
 
-def test_alexnet_loads_its_own_checkpoint(tmp_path: Path) -> None:
-    source = AlexNet(AlexNet.Config(name="alexnet", seed=4)).state_dict()
+def test_alexnet_loads_its_own_checkpoint(tmp_path: Path, registry) -> None:
+    source = build_trunk(registry, {"name": "alexnet", "seed": 4}, seed=0).state_dict()
     path = tmp_path / "alexnet.pth"
     torch.save({"state_dict": {f"trunk.{k}": v for k, v in source.items()}}, path)
-    model = AlexNet(AlexNet.Config(name="alexnet", weights=str(path), seed=0))
+    model = build_trunk(registry, {"name": "alexnet", "weights": str(path)}, seed=0)
     assert torch.equal(model.conv3.weight, source["conv3.weight"])
 
 
-def test_shape_mismatch_names_the_tensor(tmp_path: Path, source) -> None:
+def test_shape_mismatch_names_the_tensor(tmp_path: Path, registry, source) -> None:
+    from sslreg import InputContract
+
     path = tmp_path / "rgb.pth"
     torch.save(source, path)
     fit = r"do not fit this trunk: conv1\.weight: file \(64, 3, 7, 7\) vs trunk \(64, 1, 7, 7\)"
-    with pytest.raises(ValueError, match=fit):
-        ResNet18(ResNet18.Config(name="resnet18", in_channels=1, weights=str(path)))
+    l_only = InputContract(space="lab_l", mean=(50.0,), std=(50.0,))
+    with pytest.raises(UserError, match=fit):
+        build_trunk(registry, {"name": "resnet18", "weights": str(path)}, seed=0, contract=l_only)
 
 
-def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_missing_file_is_a_clear_error(tmp_path: Path, registry) -> None:
     with pytest.raises(FileNotFoundError, match=r"weights: file .*nope\.pth' not found"):
-        AlexNet(AlexNet.Config(name="alexnet", weights=str(tmp_path / "nope.pth")))
+        build_trunk(registry, {"name": "alexnet", "weights": str(tmp_path / "nope.pth")}, seed=0)
 
 
-def test_unsafe_pickle_is_refused(tmp_path: Path) -> None:
+def test_unsafe_pickle_is_refused(tmp_path: Path, registry) -> None:
     path = tmp_path / "unsafe.pth"
     torch.save({"state_dict": {}, "callback": print}, path)
-    with pytest.raises(ValueError, match="weights_only=True"):
-        AlexNet(AlexNet.Config(name="alexnet", weights=str(path)))
+    with pytest.raises(UserError, match="weights_only=True"):
+        build_trunk(registry, {"name": "alexnet", "weights": str(path)}, seed=0)

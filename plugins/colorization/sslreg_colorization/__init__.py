@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sslreg import hookimpl
-from sslreg_colorization.bins import compute_gamut_bins, effective_k, gamut_bins
+from sslreg_colorization.bins import compute_gamut_bins, effective_k, gamut_bins, load_bins, zhang_bins
 from sslreg_colorization.colorization import Colorization, ColorizationConfig
 from sslreg_colorization.encoding import (
     annealed_mean,
@@ -30,12 +30,14 @@ __all__ = [
     "effective_k",
     "gamut_bins",
     "lab_to_rgb",
+    "load_bins",
     "nearest_bin",
     "rebalance_weights",
     "rgb_to_lab",
     "smooth_priors",
     "soft_encode",
     "soft_encode_sparse",
+    "zhang_bins",
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sslreg.files import atomic_write_bytes, cache_dir
+from sslreg import atomic_write_bytes, cache_dir
 
 __all__ = ["atomic_write_bytes", "default_cache_dir", "resolve_cache_dir"]
 

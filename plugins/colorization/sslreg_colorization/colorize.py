@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sslreg import UserError, build_trunk, get_registry, read_weights
 from sslreg_colorization.colorization import Colorization
 from sslreg_colorization.encoding import annealed_mean
 from sslreg_colorization.lab import l_to_input, lab_to_rgb_uint8, rgb_to_lab
@@ -24,33 +25,36 @@ from sslreg_colorization.model import ColorizationModel
 
 def load_colorizer(checkpoint: str | Path, device: str = "cpu") -> tuple[Colorization, ColorizationModel]:
     """Task and model (eval mode) from an sslreg pretraining checkpoint (weights_only loading)."""
-    from sslreg.plugins import get_registry
-
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"colorize: checkpoint {str(path)!r} does not exist")
-    from sslreg.runner.compat import (
-        load_checkpoint,  # torch.load(weights_only=True), numpy dtypes allowed
-    )
-
     try:
-        state = load_checkpoint(path, map_location=device)
-    except Exception as error:  # noqa: BLE001 - unpickling raises many types; the user needs one line
-        raise ValueError(f"colorize: {str(path)!r} could not be loaded ({type(error).__name__})") from None
+        state = read_weights(path)
+    except UserError:
+        raise UserError(f"colorize: {str(path)!r} could not be loaded with torch.load(weights_only=True)") from None
     try:
         pretrain = state["meta"]["config"]["pretrain"]
         backbone_options, pretext_options = dict(pretrain["backbone"]), dict(pretrain["pretext"])
         weights = state["state_dict"]
     except (KeyError, TypeError) as error:
-        raise ValueError(f"colorize: {str(path)!r} is not an sslreg pretraining checkpoint (missing {error})") from None
-    if pretext_options.get("name") != Colorization.name:
-        raise ValueError(
+        raise UserError(f"colorize: {str(path)!r} is not an sslreg pretraining checkpoint (missing {error})") from None
+    registry = get_registry()
+    trained_with = registry.find(str(pretext_options.get("name")))
+    if not any(entry.cls is Colorization for entry in trained_with):
+        raise UserError(
             f"colorize: {str(path)!r} was trained with pretext {pretext_options.get('name')!r}, not colorization"
         )
-    registry = get_registry()
+    head_bins = weights.get("head.ab_bins") if isinstance(weights, dict) else None
+    if "bins" not in pretext_options:  # written before the option existed, when the 262 sRGB bins were the only set
+        pretext_options["bins"] = "zhang313" if head_bins is not None and len(head_bins) == 313 else "srgb262"
     task = registry.build("pretext", pretext_options)
-    backbone_options["in_channels"] = task.input_channels  # as the runner does: the config may keep the default 3
-    model = task.build_model(registry.build("backbone", backbone_options))
+    if head_bins is not None and tuple(head_bins.shape) != (task.num_bins, 2):
+        raise UserError(
+            f"colorize: {str(path)!r} has a head over {head_bins.shape[0]} ab bins, but its config says"
+            f" bins: {task.config.bins} (Q = {task.num_bins})"
+        )
+    trunk = build_trunk(registry, backbone_options, seed=0, contract=task.input_contract())
+    model = task.build_model(trunk)
     model.load_state_dict(weights)
     return task, model.to(device).eval()
 
@@ -61,7 +65,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"colorize: image {str(path)!r} does not exist")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"colorize: image {str(path)!r} could not be decoded")
+        raise UserError(f"colorize: image {str(path)!r} could not be decoded")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -101,7 +105,7 @@ def colorize_grid(
 ) -> np.ndarray:
     """The RGB uint8 grid (rows·size, 3·size, 3) for image files or RGB arrays."""
     if size is not None and size < 8:
-        raise ValueError(f"colorize: --size must be ≥ 8, got {size}")
+        raise UserError(f"colorize: --size must be ≥ 8, got {size}")
     arrays = [read_image(item) if not isinstance(item, np.ndarray) else item for item in images]
     task, model = load_colorizer(checkpoint)
     size = size or task.config.image_size
@@ -113,7 +117,7 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise ValueError(f"colorize: could not write {str(path)!r}")
+        raise UserError(f"colorize: could not write {str(path)!r}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from sslreg import UserError
+
 
 def _pixels(ab: torch.Tensor) -> torch.Tensor:
     """(N, 2, h, w) ab maps to (N·h·w, 2) pixels, row order N, h, w."""
@@ -57,7 +59,7 @@ def nearest_bin(ab: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
 def annealed_mean(logits: torch.Tensor, bins: torch.Tensor, temperature: float = 0.38) -> torch.Tensor:
     """ab maps (N, 2, h, w) from bin logits (N, Q, h, w): the mean of softmax(log p / T) (Zhang et al., T = 0.38)."""
     if temperature <= 0:
-        raise ValueError(f"temperature: must be > 0, got {temperature}")
+        raise UserError(f"temperature: must be > 0, got {temperature}")
     log_p = torch.log_softmax(logits.float(), dim=1)
     annealed = torch.softmax(log_p / temperature, dim=1)
     return torch.einsum("nqhw,qc->nchw", annealed, bins.to(device=logits.device, dtype=torch.float32))

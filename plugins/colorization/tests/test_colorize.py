@@ -104,3 +104,30 @@ def test_unknown_backbone_is_a_one_line_error(checkpoint, image_files, capsys):
     assert run(str(checkpoint), image_files[0]) == 2
     error = capsys.readouterr().err
     assert error.startswith("sslreg: error:") and "no_such_trunk" in error and error.count("\n") == 1
+
+
+def test_a_checkpoint_from_before_the_bins_option_loads_with_its_262_bins(
+    tmp_path, gamut_dir, tiny_trunk, save_checkpoint, image_files
+):
+    from sslreg_colorization.colorize import load_colorizer
+
+    old = {"name": "colorization", "image_size": 32, "head_channels": 8, "cache_dir": str(gamut_dir)}
+    task = Colorization(ColorizationConfig(**old, bins="srgb262"))  # the only set there was
+    torch.manual_seed(0)
+    model = task.build_model(tiny_trunk(width=8))
+    backbone = {"name": "tiny_trunk", "in_channels": 1, "width": 8, "seed": 0}
+    path = save_checkpoint(tmp_path / "old.pth", model, backbone, old)  # its config has no 'bins'
+    loaded, _ = load_colorizer(path)
+    assert loaded.config.bins == "srgb262" and loaded.num_bins == 262
+    assert run(str(path), image_files[0], "--out", str(tmp_path / "o.png")) == 0
+
+
+def test_a_head_that_disagrees_with_its_config_is_refused(tmp_path, gamut_dir, tiny_trunk, save_checkpoint, capsys):
+    pretext = {"name": "colorization", "image_size": 32, "head_channels": 8, "cache_dir": str(gamut_dir)}
+    model = Colorization(ColorizationConfig(**pretext, bins="srgb262")).build_model(tiny_trunk(width=8))
+    backbone = {"name": "tiny_trunk", "in_channels": 1, "width": 8, "seed": 0}
+    path = save_checkpoint(tmp_path / "odd.pth", model, backbone, {**pretext, "bins": "zhang313"})
+    from sslreg_colorization.colorize import load_colorizer
+
+    with pytest.raises(ValueError, match="head over 262 ab bins, but its config says bins: zhang313"):
+        load_colorizer(path)

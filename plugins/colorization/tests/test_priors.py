@@ -1,5 +1,6 @@
 """Colour priors and class-rebalancing weights."""
 
+import json
 import warnings
 
 import numpy as np
@@ -66,25 +67,65 @@ def test_subsample_keeps_colours_and_bounds_pixels():
     np.testing.assert_array_equal(small[0, 0], image[0, 0])
 
 
-def test_prepare_sets_weights_and_caches_by_fingerprint(task, tmp_path, monkeypatch):
+def gray_images(count: int = 2) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [np.repeat(rng.integers(0, 256, size=(24, 32, 1), dtype=np.uint8), 3, axis=2) for _ in range(count)]
+
+
+def test_prepare_sets_weights_and_records_the_sample(task, tmp_path):
     task.prepare(images(), tmp_path)
     cached = list(tmp_path.glob("priors-*.json"))
     assert len(cached) == 1
+    record = json.loads(cached[0].read_text())
+    assert record["num_images"] == 3 and record["gray_images"] == 0 and len(record["counts"]) == 313
+    assert task.prior_counts.num_images == 3 and cached[0].name == f"priors-{task.prior_counts.key}.json"
     weights = task.class_weights.copy()
     assert (weights != 1).any()
-
-    import sslreg_colorization.priors as prior_lib
-
-    def recount(*args, **kwargs):
-        raise AssertionError("recounted although cached")
-
-    monkeypatch.setattr(prior_lib, "bin_counts", recount)
     again = Colorization(task.config)
-    again.prepare(images(), tmp_path)
+    again.prepare(images(), tmp_path)  # same sample, same key: the same file, the same weights
+    assert list(tmp_path.glob("priors-*.json")) == cached
     np.testing.assert_array_equal(again.class_weights, weights)
     other = Colorization(task.config)
-    with pytest.raises(AssertionError, match="recounted"):  # other data, other key
-        other.prepare(images(seed=1), tmp_path)
+    other.prepare(images(seed=1), tmp_path)
+    assert len(list(tmp_path.glob("priors-*.json"))) == 2  # other data, other key
+
+
+def test_prepare_reads_images_one_at_a_time_up_to_the_limit(task, tmp_path):
+    assert ColorizationConfig(name="colorization").prior_max_images >= 10 * 2000  # far more than the old 2000
+    read = []
+
+    def stream():
+        for index, image in enumerate(images(count=8)):
+            read.append(index)
+            yield image
+
+    limited = Colorization(task.config.model_copy(update={"prior_max_images": 5}))
+    assert limited.prepare_limit == 5
+    limited.prepare(stream(), tmp_path)
+    assert read == [0, 1, 2, 3, 4] and limited.prior_counts.num_images == 5
+
+
+def test_grayscale_images_are_left_out_of_the_priors_and_counted(task, tmp_path):
+    task.prepare(images() + gray_images(), tmp_path)
+    assert (task.prior_counts.num_images, task.prior_counts.gray_images) == (3, 2)
+    colour_only = Colorization(task.config)
+    colour_only.prepare(images(), tmp_path / "other")
+    np.testing.assert_array_equal(colour_only.prior_counts.counts, task.prior_counts.counts)
+    kept = Colorization(task.config.model_copy(update={"gray_threshold": None}))
+    kept.prepare(images() + gray_images(), tmp_path / "kept")
+    assert (kept.prior_counts.num_images, kept.prior_counts.gray_images) == (5, 0)
+    with pytest.raises(ValueError, match="2 grayscale images left out"):
+        Colorization(task.config).prepare(gray_images(), tmp_path / "gray")
+
+
+def test_priors_are_counted_on_the_chosen_bin_set(task, gamut_dir, tmp_path):
+    srgb = Colorization(task.config.model_copy(update={"bins": "srgb262", "cache_dir": str(gamut_dir)}))
+    srgb.prepare(images(), tmp_path)
+    task.prepare(images(), tmp_path)
+    assert srgb.prior_counts.counts.shape == (262,) and task.prior_counts.counts.shape == (313,)
+    assert srgb.prior_counts.key != task.prior_counts.key
+    assert srgb.class_weights.shape == (262,) and task.class_weights.shape == (313,)
+    assert srgb.prior_counts.counts.sum() == task.prior_counts.counts.sum()
 
 
 def test_named_priors_are_reused_without_reading_images(task, tmp_path):
@@ -111,5 +152,5 @@ def test_without_prepare_weights_are_uniform_with_a_warning(task):
 
 
 def test_prepare_without_images_is_an_error(task, tmp_path):
-    with pytest.raises(ValueError, match="no training images"):
+    with pytest.raises(ValueError, match="no colour training images"):
         task.prepare([], tmp_path)

@@ -1,5 +1,6 @@
 """The colorization task: samples, model, loss, registration."""
 
+import json
 import pickle
 
 import numpy as np
@@ -26,6 +27,79 @@ def test_registered_with_complexity_k():
     assert entry.cls is Colorization and entry.cls.input_channels == 1
     task = get_registry().build("pretext", {"name": "colorization", "num_neighbors": 40})
     assert task.complexity == ("num_neighbors", 40)
+
+
+def test_default_is_zhangs_313_bins_and_313_means_all_of_them(tiny_trunk):
+    task = Colorization(ColorizationConfig(name="colorization", num_neighbors=313))
+    assert task.config.bins == "zhang313" and task.num_bins == 313 and task.k == 313
+    model = task.build_model(tiny_trunk())  # no "exceeds" warning: K = 313 is all of the paper's bins
+    assert model.head.ab_bins.shape == (313, 2)
+    assert model.head.classifier[-1].out_channels == 313
+
+
+def test_sslreg_info_shows_q_313(capsys):
+    from sslreg.cli import main
+
+    assert main(["info", "colorization", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["details"]["Q"] == 313 and info["details"]["bins"] == "zhang313"
+    assert "b -110..100" in info["details"]["ab_range"]
+    options = {row["option"]: row["default"] for row in info["options"]}
+    assert options["bins"] == "zhang313" and options["resize"] == 256 and options["gray_threshold"] == 5.0
+
+
+def test_srgb262_option_still_trains(gamut_dir, tiny_trunk):
+    task = Colorization(
+        ColorizationConfig(name="colorization", bins="srgb262", image_size=32, cache_dir=str(gamut_dir))
+    )
+    assert task.num_bins == 262
+    model = task.build_model(tiny_trunk())
+    inputs, targets = (x[None] for x in task.make_sample(photo(), np.random.default_rng(0)))
+    task.set_priors(np.full(262, 1.0 / 262))
+    assert model(inputs, (8, 8)).shape == (1, 262, 8, 8)
+    assert torch.isfinite(task.loss(model, inputs, targets))
+
+
+def test_short_side_resized_to_256_then_cropped_and_targets_point_sampled(task):
+    from sslreg_colorization.colorization import random_crop, resize_short_side
+    from sslreg_colorization.lab import rgb_to_lab
+
+    image = photo()  # 40 x 50
+    resized = resize_short_side(image, 256)
+    assert resized.shape == (256, 320, 3)
+    assert resize_short_side(resized, 256) is resized
+    no_flip = Colorization(task.config.model_copy(update={"flip": False}))
+    inputs, target = no_flip.make_sample(image, np.random.default_rng(3))
+    crop = random_crop(resized, 32, np.random.default_rng(3))  # the same draws, in the same order
+    lab = rgb_to_lab(np.ascontiguousarray(crop))
+    np.testing.assert_allclose(inputs[0].numpy(), (lab[..., 0] - 50) / 50, atol=1e-5)
+    # every 4th pixel, starting at the first (the reference's stride-4 1x1 convolution with weight 1)
+    np.testing.assert_array_equal(target.numpy(), lab[::4, ::4, 1:].transpose(2, 0, 1))
+    with pytest.raises(ValueError, match="resize"):
+        ColorizationConfig(name="colorization", image_size=224, resize=200)
+    as_is = Colorization(task.config.model_copy(update={"resize": None, "flip": False}))
+    inputs, _ = as_is.make_sample(image, np.random.default_rng(3))
+    expected = rgb_to_lab(np.ascontiguousarray(random_crop(image, 32, np.random.default_rng(3))))[..., 0]
+    np.testing.assert_allclose(inputs[0].numpy(), (expected - 50) / 50, atol=1e-5)
+
+
+def test_grayscale_images_are_masked_out_of_the_loss(task, tiny_trunk):
+    torch.manual_seed(0)
+    model = task.build_model(tiny_trunk()).eval()
+    colour = task.make_sample(photo(), np.random.default_rng(0))
+    gray_image = np.repeat(photo(1)[..., :1], 3, axis=2)
+    gray = task.make_sample(gray_image, np.random.default_rng(0))
+    assert gray[1].abs().max() <= 5  # |a|, |b| <= 5 everywhere
+    task.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
+    alone = task.loss(model, colour[0][None], colour[1][None])
+    inputs, targets = torch.stack([colour[0], gray[0]]), torch.stack([colour[1], gray[1]])
+    # the gray image's pixels weigh 0 but still count in the mean over pixels, as in the reference
+    torch.testing.assert_close(task.loss(model, inputs, targets), alone / 2)
+    only_gray = task.loss(model, gray[0][None], gray[1][None])
+    assert only_gray.item() == 0.0
+    unmasked = Colorization(task.config.model_copy(update={"gray_threshold": None}))
+    unmasked.set_priors(np.full(task.num_bins, 1.0 / task.num_bins))
+    assert unmasked.loss(model, gray[0][None], gray[1][None]).item() > 0
 
 
 def test_config_bounds():
@@ -111,7 +185,9 @@ def test_three_channel_trunk_is_refused(task, example):
 
 
 def test_k_above_q_uses_all_bins_with_a_warning(gamut_dir, tiny_trunk):
-    task = Colorization(ColorizationConfig(name="colorization", num_neighbors=313, cache_dir=str(gamut_dir)))
+    task = Colorization(
+        ColorizationConfig(name="colorization", num_neighbors=313, bins="srgb262", cache_dir=str(gamut_dir))
+    )
     assert task.k == task.num_bins == 262
     with pytest.warns(UserWarning, match="exceeds"):
         task.build_model(tiny_trunk())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sslreg import UserError
 
-class TooManyBadImages(ValueError):
-    """More than ``max_bad_fraction`` of the images seen so far could not be decoded."""
+
+class TooManyBadImages(UserError):
+    """More than ``max_bad_fraction`` of the images seen so far could not be decoded (bad data: a UserError)."""
 
 
 @dataclass

@@ -1,8 +1,7 @@
-"""Shared base of the indexable sources: subset, bounds checks and bad-image counting, written once."""
+"""Shared base of the indexable sources: subset, bounds checks, size limit and bad-image counting, written once."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -10,9 +9,10 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from sslreg import DatasetConfig, DatasetSource, Sample
+from sslreg import DatasetConfig, DatasetSource, Sample, UserError
 from sslreg_datasets.badimages import BadImageCounter
-from sslreg_datasets.decode import read
+from sslreg_datasets.checks import raise_problems
+from sslreg_datasets.decode import MAX_PIXELS, read
 from sslreg_datasets.subset import subset_indices
 
 #: Extensions a folder scan picks up by default (compared case-insensitively).
@@ -25,12 +25,18 @@ class SourceConfig(DatasetConfig):
     bad_check_after: int = Field(
         100, ge=1, description="Only check max_bad_fraction once this many images were read (avoids early noise)."
     )
+    max_pixels: int = Field(
+        MAX_PIXELS,
+        ge=1,
+        description="An image whose header gives more pixels than this is skipped and counted, never decoded.",
+    )
 
 
 class IndexedSource(DatasetSource):
     """A source with random access. Subclasses give ``_count`` items and ``_read(item)``; subset is applied here.
 
     ``bad_images`` counts unreadable images seen by this process (a BadImageCounter; see its ``summary()``).
+    Building one runs ``check(config)`` first and raises its problems as one UserError.
     """
 
     Config: ClassVar[type[SourceConfig]] = SourceConfig
@@ -38,6 +44,7 @@ class IndexedSource(DatasetSource):
 
     def __init__(self, config: SourceConfig) -> None:
         super().__init__(config)
+        raise_problems(self.name, type(self).check(config))
         self.bad_images = BadImageCounter(
             source=self.name, max_bad_fraction=config.max_bad_fraction, min_seen=config.bad_check_after
         )
@@ -101,52 +108,18 @@ class FileSource(IndexedSource):
         return self._root / self._files[int(self.indices[index])]
 
     def _read(self, item: int) -> Sample | str:
-        decoded = read(self._root / self._files[item])
+        decoded = read(self._root / self._files[item], self.config.max_pixels)
         if decoded.image is None:
             return decoded.reason
         target = None if self._targets is None else self._targets[item]
         return Sample(decoded.image, target, self._item_key(item))
 
 
-def required(value: object, source: str, option: str) -> None:
-    """A ValueError naming the source when a required option was not given."""
-    if value is None:
-        raise ValueError(f"dataset {source!r}: option {option!r} is required")
-
-
-def existing_dir(path: str | os.PathLike[str] | None, source: str, option: str = "root") -> Path:
-    """``path`` as a Path, or a FileNotFoundError naming the source and option."""
-    required(path, source, option)
-    assert path is not None
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"dataset {source!r}: {option} {str(folder)!r} is not a folder")
-    return folder
-
-
-def existing_file(path: str | os.PathLike[str] | None, source: str, option: str) -> Path:
-    """``path`` as a Path, or a FileNotFoundError naming the source and option."""
-    required(path, source, option)
-    assert path is not None
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"dataset {source!r}: {option} {str(file)!r} does not exist")
-    return file
-
-
-def scan_images(folder: Path, extensions: Sequence[str]) -> list[str]:
-    """Sorted paths (relative to ``folder``, '/'-separated) of the files under it with one of ``extensions``."""
-    wanted = {ext.lower() if ext.startswith(".") else "." + ext.lower() for ext in extensions}
-    found = []
-    for directory, subdirs, names in os.walk(folder, followlinks=True):
-        subdirs.sort()
-        base = Path(directory).relative_to(folder)
-        found.extend((base / name).as_posix() for name in names if Path(name).suffix.lower() in wanted)
-    return sorted(found)
-
-
-def list_lines(file: Path) -> list[tuple[int, str]]:
-    """(line number, stripped text) of the non-blank, non-'#' lines of a list file."""
-    with open(file, encoding="utf-8") as handle:
-        lines = [(number, line.strip()) for number, line in enumerate(handle, 1)]
+def list_lines(file: Path, source: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the non-blank, non-'#' lines of a list file (UTF-8)."""
+    try:
+        with open(file, encoding="utf-8") as handle:
+            lines = [(number, line.strip()) for number, line in enumerate(handle, 1)]
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"dataset {source!r}: cannot read {str(file)!r}: {error}") from None
     return [(number, text) for number, text in lines if text and not text.startswith("#")]

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pydantic import Field, model_validator
 
-from sslreg import Sample
+from sslreg import Sample, UserError
 from sslreg_datasets.base import IndexedSource, SourceConfig
 from sslreg_datasets.decode import read
 
@@ -36,6 +36,8 @@ PHOTOS: dict[str, tuple[str, str]] = {
     "china": ("sklearn", "datasets/images/china.jpg"),
     "flower": ("sklearn", "datasets/images/flower.jpg"),
 }
+#: The pip distribution of each package the photographs come from.
+PACKAGES = {"skimage": "scikit-image", "sklearn": "scikit-learn"}
 #: The photographs that are greyscale textures (left out with ``include_grayscale: false``).
 GRAYSCALE = ("brick", "grass", "gravel")
 
@@ -47,7 +49,10 @@ def photo_path(name: str) -> Path:
     for folder in (spec.submodule_search_locations or []) if spec else []:
         if (Path(folder) / file).is_file():
             return Path(folder) / file
-    raise FileNotFoundError(f"dataset 'embedded_photos': photo {name!r} ({package}/{file}) is not installed")
+    raise UserError(
+        f"dataset 'embedded_photos': photo {name!r} ({package}/{file}) is not installed;"
+        f" pip install {PACKAGES[package]}"
+    )
 
 
 @cache
@@ -55,7 +60,7 @@ def photo(name: str) -> np.ndarray:
     """The decoded RGB photograph ``name`` (cached per process, read-only)."""
     image = read(photo_path(name)).image
     if image is None:
-        raise ValueError(f"dataset 'embedded_photos': photo {name!r} ({photo_path(name)}) cannot be decoded")
+        raise UserError(f"dataset 'embedded_photos': photo {name!r} ({photo_path(name)}) cannot be decoded")
     image.setflags(write=False)
     return image
 

@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import builtins
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple, NoReturn
 
 from pydantic import Field
 
-from sslreg_datasets.base import FileSource, SourceConfig, existing_dir, existing_file, list_lines
+from sslreg import UserError
+from sslreg_datasets.base import FileSource, SourceConfig, list_lines
+from sslreg_datasets.checks import file_problem, first_line, folder_problem
 
 SPLIT_FOLDER = "trainvalsplit_places205"
 IMAGE_FOLDERS = ("images256", "data/vision/torralba/deeplearning/images256", ".")
+CATEGORIES = "categoryIndex_places205.csv"
 
 
 class Places205Config(SourceConfig):
     """Options of places205."""
 
     name: str = "places205"
-    root: str | None = Field(
-        None, description="Required. The Places205 folder (split lists and images256/ inside, see the module doc)."
-    )
+    root: str = Field(description="The Places205 folder (split lists and images256/ inside, see the module doc).")
     split: Literal["train", "val"] = Field("train", description="Official split: train (2.45M) or val (20.5k).")
     list: str | None = Field(None, description="Split file to read instead of the split's default csv.")
     images: str | None = Field(None, description="Folder the list's paths are relative to (default: found under root).")
@@ -38,8 +39,26 @@ class Places205Config(SourceConfig):
     num_classes: int = Field(205, ge=1, description="Number of scene classes; labels must be below it.")
 
 
+class Layout(NamedTuple):
+    """Where a config's split list, images and class names are (list None: no default list was found)."""
+
+    list: Path | None
+    images: Path
+    categories: Path | None
+
+
 def _first(root: Path, candidates: builtins.list[str]) -> Path | None:
     return next((root / c for c in candidates if (root / c).exists()), None)
+
+
+def layout(config: Places205Config) -> Layout:
+    """The files ``config`` names, with the defaults looked up under its root."""
+    root = Path(config.root).expanduser()
+    csv = f"{config.split}_places205.csv"
+    listing = Path(config.list).expanduser() if config.list else _first(root, [f"{SPLIT_FOLDER}/{csv}", csv])
+    images = config.images or _first(root, [f for f in IMAGE_FOLDERS if (root / f).is_dir()]) or root
+    categories = config.categories or _first(root, [f"{SPLIT_FOLDER}/{CATEGORIES}", CATEGORIES])
+    return Layout(listing, Path(images).expanduser(), Path(categories).expanduser() if categories else None)
 
 
 class Places205(FileSource):
@@ -52,38 +71,67 @@ class Places205(FileSource):
     produces: ClassVar[str] = "Sample(image RGB uint8, class index, key)"
     target_kind: ClassVar[str] = "class"
 
+    @classmethod
+    def check(cls, config: Places205Config) -> builtins.list[str]:  # type: ignore[override]
+        """Root, split list, images folder and categories exist; the list's first image is there (one stat)."""
+        problem = folder_problem("root", config.root)
+        if problem:
+            return [problem]
+        found = layout(config)
+        problems = [
+            p
+            for p in (
+                config.list and file_problem("list", config.list),
+                config.images and folder_problem("images", config.images),
+                config.categories and file_problem("categories", config.categories),
+            )
+            if p
+        ]
+        if found.list is None:
+            csv = f"{config.split}_places205.csv"
+            problems.append(f"root {config.root!r}: no split list {SPLIT_FOLDER}/{csv} or {csv} (set list)")
+        if problems:
+            return problems
+        assert found.list is not None
+        line = first_line(found.list)
+        if line is None:
+            return [f"list {str(found.list)!r} names no images"]
+        path = line[1].split()[0].lstrip("/")
+        if not (found.images / path).is_file():
+            return [
+                f"list {str(found.list)!r} line {line[0]}: image {path!r} does not exist"
+                f" under images {str(found.images)!r}"
+            ]
+        return []
+
     def __init__(self, config: Places205Config) -> None:
-        super().__init__(config)
-        root = existing_dir(config.root, self.name)
-        csv = f"{config.split}_places205.csv"
-        default_list = _first(root, [f"{SPLIT_FOLDER}/{csv}", csv]) or root / SPLIT_FOLDER / csv
-        listing = existing_file(config.list or default_list, self.name, "list")
-        images = config.images or _first(root, [f for f in IMAGE_FOLDERS if (root / f).is_dir()]) or root
-        self._root = existing_dir(images, self.name, "images")
+        super().__init__(config)  # runs check(): the files are there
+        found = layout(config)
+        assert found.list is not None
+        self._root = found.images
         files, targets = [], []
-        for number, text in list_lines(listing):
+        for number, text in list_lines(found.list, self.name):
             parts = text.split()
             if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) >= config.num_classes:
-                raise ValueError(
-                    f"dataset {self.name!r}: {listing}:{number}: expected 'path label' with label below"
-                    f" {config.num_classes}, got {text!r}"
+                self._fail(
+                    f"list {found.list.name}:{number}: expected 'path label' with label below {config.num_classes},"
+                    f" got {text!r}"
                 )
             files.append(parts[0].lstrip("/"))
             targets.append(int(parts[1]))
-        if not files:
-            raise ValueError(f"dataset {self.name!r}: list {str(listing)!r} names no images")
         self._files, self._targets = files, targets
         self._classes = [str(index) for index in range(config.num_classes)]
-        names = "categoryIndex_places205.csv"
-        categories = config.categories or _first(root, [f"{SPLIT_FOLDER}/{names}", names])
-        if categories:
-            self._read_categories(existing_file(categories, self.name, "categories"))
+        if found.categories:
+            self._read_categories(found.categories)
+
+    def _fail(self, problem: str) -> NoReturn:
+        raise UserError(f"dataset {self.name!r}: {problem}")
 
     def _read_categories(self, file: Path) -> None:
-        for number, text in list_lines(file):
+        for number, text in list_lines(file, self.name):
             parts = text.split()
             if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) >= len(self._classes):
-                raise ValueError(f"dataset {self.name!r}: {file}:{number}: expected '/a/abbey 0', got {text!r}")
+                self._fail(f"categories {file.name}:{number}: expected '/a/abbey 0', got {text!r}")
             self._classes[int(parts[1])] = parts[0].strip("/").split("/", 1)[-1]
 
     @property

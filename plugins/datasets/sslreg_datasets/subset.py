@@ -6,13 +6,15 @@ import hashlib
 
 import numpy as np
 
+from sslreg import UserError
+
 
 def subset_indices(total: int, subset: int | None, seed: int, source: str = "dataset") -> np.ndarray | range:
     """Sorted indices of a random ``subset`` of ``range(total)``; ``range(total)`` itself when ``subset`` is None."""
     if subset is None:
         return range(total)
     if subset > total:
-        raise ValueError(f"dataset {source!r}: subset={subset} is larger than the {total} images it has")
+        raise UserError(f"dataset {source!r}: subset={subset} is larger than the {total} images it has")
     chosen = np.random.Generator(np.random.PCG64(seed)).choice(total, size=subset, replace=False, shuffle=False)
     return np.sort(chosen).astype(np.int64)
 

@@ -11,6 +11,7 @@ from sslreg_datasets import SOURCES
 from sslreg_datasets.badimages import TooManyBadImages
 from sslreg_datasets.voc07 import VOC_CLASSES
 
+from sslreg import UserError
 from sslreg.plugins import load_plugins
 
 CLASSES = ("cat", "dog", "fish")
@@ -28,16 +29,6 @@ def test_every_source_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {entry.name for entry in registry.list("dataset")} >= {source.name for source in SOURCES}
     source = registry.build("dataset", {"name": "embedded_shapes", "num_images": 5, "subset": 2})
     assert len(source) == 2
-
-
-@pytest.fixture
-def class_folder(tmp_path: Path, write_image: Callable[..., Path]) -> Path:
-    """root/<class>/<i>.jpg for 3 classes x 2 images."""
-    root = tmp_path / "classes"
-    for c, cls in enumerate(CLASSES):
-        for i in range(2):
-            write_image(root / cls / f"{i}.jpg", 10 * c + i)
-    return root
 
 
 def test_image_folder_skips_and_counts_bad_images(mixed_folder: Path) -> None:
@@ -60,10 +51,10 @@ def test_too_many_bad_images_is_a_clear_error(mixed_folder: Path) -> None:
 
 
 def test_folder_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="'image_folder': root .* is not a folder"):
+    with pytest.raises(UserError, match=r"^dataset 'image_folder': root '.*nope' does not exist$"):
         build(name="image_folder", root=str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match="no .jpg files"):
-        build(name="image_folder", root=str(tmp_path), extensions=[".jpg"])
+    with pytest.raises(UserError, match=r"^dataset 'image_folder': root '.*' holds no images with extensions .jpg$"):
+        build(name="image_folder", root=str(tmp_path), extensions=["jpg"])
 
 
 def test_labeled_folder(class_folder: Path) -> None:
@@ -74,7 +65,7 @@ def test_labeled_folder(class_folder: Path) -> None:
     ]  # fmt: skip
     picked = build(name="labeled_folder", root=str(class_folder), classes=["fish", "cat"])
     assert picked.class_names == ["fish", "cat"] and picked.load(0).key == "fish/0.jpg" and picked.load(0).target == 0
-    with pytest.raises(FileNotFoundError, match="no class folder"):
+    with pytest.raises(UserError, match=r"^dataset 'labeled_folder': classes: no folder 'cow' under root '.*'$"):
         build(name="labeled_folder", root=str(class_folder), classes=["cow"])
 
 
@@ -96,31 +87,16 @@ def test_file_list(class_folder: Path, tmp_path: Path) -> None:
     assert unlabeled.target_kind == "none" and unlabeled.class_names == [] and unlabeled.load(1).key == "fish/1.jpg"
     mixed = tmp_path / "mixed.txt"
     mixed.write_text("cat/0.jpg,0\ndog/0.jpg\n")
-    with pytest.raises(ValueError, match=r"mixed.txt:2: some lines have a label"):
+    with pytest.raises(UserError, match=r"^dataset 'file_list': list .*mixed.txt:2: some lines have a label"):
         build(name="file_list", list=str(mixed), root=str(class_folder))
-    with pytest.raises(ValueError, match=r"names.txt:2: unknown class 'cat'"):
+    with pytest.raises(UserError, match=r"names.txt:2: unknown class 'cat'"):
         build(name="file_list", list=str(names), root=str(class_folder), class_names=["x", "y", "z"])
-    with pytest.raises(FileNotFoundError, match="'file_list': list .* does not exist"):
+    with pytest.raises(UserError, match=r"^dataset 'file_list': list '.*none.txt' does not exist$"):
         build(name="file_list", list=str(tmp_path / "none.txt"))
 
 
-def write_voc(root: Path, write_image: Callable[..., Path], split: str = "trainval") -> dict[str, np.ndarray]:
-    """A 4-image VOC2007 folder; returns the expected label vector per id."""
-    rng = np.random.default_rng(7)
-    ids = ["000005", "000007", "000009", "000012"]
-    expected = {i: rng.choice(np.array([1, -1, 0], np.int8), size=20, p=[0.3, 0.6, 0.1]) for i in ids}
-    for i in ids:
-        write_image(root / "JPEGImages" / f"{i}.jpg", int(i))
-    main = root / "ImageSets" / "Main"
-    main.mkdir(parents=True)
-    (main / f"{split}.txt").write_text("\n".join(ids) + "\n")
-    for c, cls in enumerate(VOC_CLASSES):
-        (main / f"{cls}_{split}.txt").write_text("".join(f"{i} {expected[i][c]:2d}\n" for i in ids))
-    return expected
-
-
-def test_voc07(tmp_path: Path, write_image: Callable[..., Path]) -> None:
-    expected = write_voc(tmp_path / "VOCdevkit" / "VOC2007", write_image)
+def test_voc07(tmp_path: Path, make_voc: Callable[..., dict[str, np.ndarray]]) -> None:
+    expected = make_voc(tmp_path / "VOCdevkit" / "VOC2007")
     source = build(name="voc07", root=str(tmp_path / "VOCdevkit"), split="trainval")
     assert len(source) == 4 and source.class_names == list(VOC_CLASSES) and source.target_kind == "multilabel"
     for index in range(4):
@@ -128,10 +104,14 @@ def test_voc07(tmp_path: Path, write_image: Callable[..., Path]) -> None:
         assert sample.target.dtype == np.int8 and sample.image.shape == (24, 32, 3)
         np.testing.assert_array_equal(sample.target, expected[sample.key])
     assert source.labels.shape == (4, 20)
-    with pytest.raises(FileNotFoundError, match="class file for 'aeroplane'"):
+    with pytest.raises(UserError, match=r"no ImageSets/Main/aeroplane_test.txt \(and 19 more class files"):
         build(name="voc07", root=str(tmp_path / "VOCdevkit"), split="test")
-    (tmp_path / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "sheep_trainval.txt").unlink()
-    with pytest.raises(FileNotFoundError, match="class file for 'sheep'"):
+    main = tmp_path / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main"
+    (main / "sheep_trainval.txt").write_text("000005 1\n")
+    with pytest.raises(UserError, match=r"^dataset 'voc07': root '.*VOC2007': ImageSets/Main/sheep_trainval.txt lists"):
+        build(name="voc07", root=str(tmp_path / "VOCdevkit" / "VOC2007"))
+    (main / "sheep_trainval.txt").write_text("000005 2\n")
+    with pytest.raises(UserError, match=r"sheep_trainval.txt:1: expected '<id> <1\|-1\|0>', got '000005 2'$"):
         build(name="voc07", root=str(tmp_path / "VOCdevkit" / "VOC2007"))
 
 
@@ -148,18 +128,17 @@ def test_places205(class_folder: Path, tmp_path: Path) -> None:
     ]
     assert len(source.class_names) == 205 and source.class_names[:4] == ["abbey", "1", "2", "field/wild"]
     listing.write_text("cat/0.jpg 205\n")
-    with pytest.raises(ValueError, match=r"train_places205.csv:1: expected 'path label'"):
+    with pytest.raises(UserError, match=r"^dataset 'places205': list train_places205.csv:1: expected 'path label'"):
         build("places205", root=str(tmp_path), images=str(class_folder))
 
 
-def test_places205_default_layout(class_folder: Path, tmp_path: Path) -> None:
-    root = tmp_path / "places"
-    (root / "trainvalsplit_places205").mkdir(parents=True)
-    class_folder.rename(root / "images256")
-    (root / "trainvalsplit_places205" / "val_places205.csv").write_text("dog/0.jpg 1\n")
+def test_places205_default_layout(class_folder: Path, tmp_path: Path, make_places: Callable) -> None:
+    root = make_places(tmp_path / "places", class_folder)
     source = build("places205", root=str(root), split="val")
     assert len(source) == 1 and source.load(0).target == 1 and source.class_names[1] == "1"
-    with pytest.raises(FileNotFoundError, match="'places205': list .*train_places205.csv' does not exist"):
+    assert len(build("places205", root=str(root))) == 3
+    (root / "trainvalsplit_places205" / "train_places205.csv").unlink()
+    with pytest.raises(UserError, match=r"no split list trainvalsplit_places205/train_places205.csv or train_"):
         build("places205", root=str(root))
 
 
@@ -175,7 +154,7 @@ def test_subsets_are_deterministic_and_seeded(tmp_path: Path, write_image: Calla
     np.testing.assert_array_equal(a.load(3).image, b.load(3).image)
     with pytest.raises(IndexError):
         a.load(10)
-    with pytest.raises(ValueError, match=r"dataset 'image_folder': subset=41 is larger than the 40 images"):
+    with pytest.raises(UserError, match=r"dataset 'image_folder': subset=41 is larger than the 40 images"):
         len(build(name="image_folder", root=root, subset=41))
 
 

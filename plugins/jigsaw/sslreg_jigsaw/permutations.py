@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from sslreg.files import atomic_open, cache_dir
+from sslreg import UserError, atomic_open, cache_dir
 
 Method = Literal["max_avg", "max_min"]
 METHODS: tuple[str, ...] = ("max_avg", "max_min")
@@ -172,3 +172,37 @@ def load_permutations(
     except OSError as error:
         raise OSError(f"jigsaw: cannot write the permutation cache {path}: {error}") from error
     return perms, False
+
+
+def read_permutation_file(path: str | Path, num_tiles: int = 9) -> np.ndarray:
+    """A published permutation set (a ``.npy`` array of shape (|P|, num_tiles)) as (|P|, num_tiles) uint8, 0-indexed.
+
+    Files whose smallest entry is 1 are 1-indexed (the published sets are, as VISSL reads them) and are shifted
+    to 0-indexed. Every row must be a permutation of the tiles and no row may repeat; anything else is a
+    UserError naming the file.
+    """
+    shown = str(path)
+    try:
+        array = np.load(Path(path).expanduser(), allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"perm_file: {shown!r} does not exist") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"perm_file: {shown!r} is not a readable .npy array ({error})") from None
+    if array.ndim != 2 or array.shape[1] != num_tiles or len(array) < 1:
+        raise UserError(f"perm_file: {shown!r} has shape {array.shape}, expected (|P|, {num_tiles})")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise UserError(f"perm_file: {shown!r} holds {array.dtype} values, not tile indices")
+    if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+        raise UserError(f"perm_file: {shown!r} holds values that are not whole tile indices")
+    values = array.astype(np.int64)
+    if values.min() == 1:
+        values = values - 1
+    if not (np.sort(values, axis=1) == np.arange(num_tiles)).all():
+        bad = int(np.flatnonzero((np.sort(values, axis=1) != np.arange(num_tiles)).any(axis=1))[0])
+        raise UserError(
+            f"perm_file: {shown!r} row {bad} is not a permutation of the {num_tiles} tiles (0..{num_tiles - 1}"
+            f" or 1..{num_tiles}): {array[bad].tolist()}"
+        )
+    if len(np.unique(values, axis=0)) != len(values):
+        raise UserError(f"perm_file: {shown!r} lists the same permutation twice")
+    return values.astype(np.uint8)

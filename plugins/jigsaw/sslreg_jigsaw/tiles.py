@@ -1,6 +1,10 @@
 """The Jigsaw tile pipeline on the CPU: image -> 3x3 grid of randomly placed tiles -> per-tile colour
 augmentation and normalisation -> shuffle. Plain numpy/OpenCV functions, all randomness from one Generator.
 
+Whole-image steps that act pixel by pixel (grayscale of the whole image, ImageNet mean/std) are applied to the
+cut tiles with one decision per image: the same numbers as applying them before cutting, on 9 tiles instead of
+the whole crop.
+
 Shuffle convention (used everywhere in this plugin): ``shuffled[i] = tiles[perm[i]]``, i.e. output slot i
 holds the tile cut from grid cell ``perm[i]`` (cells numbered row-major). ``unshuffle`` inverts it exactly.
 """
@@ -9,6 +13,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from sslreg import IMAGENET_MEAN, IMAGENET_STD
 
 #: ITU-R 601 luma weights, as in OpenCV's and PIL's RGB -> gray.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -49,6 +55,24 @@ def resize_and_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> n
     top = int(rng.integers(height - side + 1))
     left = int(rng.integers(width - side + 1))
     return resize_square(image[top : top + side, left : left + side], size)
+
+
+def resize_short_side(image: np.ndarray, side: int) -> np.ndarray:
+    """The image with its shorter side resized to ``side``, aspect kept (OpenCV; area filter when shrinking)."""
+    height, width = image.shape[:2]
+    if min(height, width) == side:
+        return image
+    scale = side / min(height, width)
+    size = (max(side, round(width * scale)), max(side, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random ``size`` x ``size`` crop (top, then left, drawn from ``rng``) of an image at least that large."""
+    height, width = image.shape[:2]
+    top = int(rng.integers(height - size + 1))
+    left = int(rng.integers(width - size + 1))
+    return image[top : top + size, left : left + size]
 
 
 def cut_tiles(
@@ -125,13 +149,25 @@ def augment_colour(
     return tiles
 
 
+def to_gray(tiles: np.ndarray) -> np.ndarray:
+    """(n, 3, T, T) float RGB tiles turned gray in place: every channel set to the luma."""
+    tiles[:] = luma(tiles)[:, None]
+    return tiles
+
+
 def normalise(tiles: np.ndarray, mode: str, eps: float = 1e-5) -> np.ndarray:
-    """Each (n, 3, T, T) tile on its own to zero mean, unit std: per colour channel (``channel``), over the
-    whole tile (``tile``), or only scaled to [0, 1] (``none``). Flat tiles get std 1, not a division by zero.
+    """(n, 3, T, T) tiles in [0, 255] normalised: each tile on its own to zero mean, unit std per colour channel
+    (``channel``) or over the whole tile (``tile``); only scaled to [0, 1] (``none``); or scaled to [0, 1] and
+    standardised with the ImageNet mean/std (``imagenet``, the same for every tile, as for the whole image).
+    Flat tiles get std 1, not a division by zero.
     """
     tiles = tiles.astype(np.float32, copy=False)
     if mode == "none":
         return tiles / np.float32(255.0)
+    if mode == "imagenet":
+        mean = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(IMAGENET_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+        return ((tiles / np.float32(255.0) - mean) / std).astype(np.float32, copy=False)
     count = len(tiles)
     flat = tiles.reshape(count, 3, -1) if mode == "channel" else tiles.reshape(count, 1, -1)
     mean = flat.mean(axis=2, dtype=np.float64)

@@ -117,7 +117,7 @@ def backbone_classes() -> dict[str, type]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("trunk_name", ["resnet18", "alexnet"])
+@pytest.mark.parametrize("trunk_name", ["resnet18", "alexnet", "alexnet_jigsaw"])
 def test_real_trunks(make_task, photos, trunk_name: str) -> None:
     """ResNet and AlexNet trunks from sslreg-backbones at a small tile size (slow: importing it takes seconds)."""
     classes = backbone_classes()
@@ -133,3 +133,16 @@ def test_real_trunks(make_task, photos, trunk_name: str) -> None:
     loss.backward()
     assert model(tiles).shape == (2, 20) and math.isfinite(loss.item())
     assert any(p.grad is not None for p in model.trunk.parameters())
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [((6, 6), 1), ((6, 6), 2), ((7, 5), 3), ((2, 2), 4)])
+def test_adaptive_pooling_equals_torchs_and_is_deterministic(size_in, size_out) -> None:
+    from sslreg_jigsaw.model import AdaptiveAvgPool
+
+    x = torch.randn(2, 3, *size_in, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, size_out)
+    torch.testing.assert_close(AdaptiveAvgPool(size_out)(x), expected)
+    grad = torch.randn_like(expected)
+    torch.testing.assert_close(
+        torch.autograd.grad(AdaptiveAvgPool(size_out)(x), x, grad)[0], torch.autograd.grad(expected, x, grad)[0]
+    )

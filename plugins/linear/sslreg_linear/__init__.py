@@ -1,4 +1,4 @@
-"""sslreg plugin: linear classification of a frozen trunk, one head per layer (PROTOCOL.md, Places205)."""
+"""sslreg plugin: one linear head per layer of a frozen trunk (docs/protocol.md#places205-linear-classification)."""
 
 from sslreg import hookimpl
 from sslreg_linear.linear_probe import LinearProbe, LinearProbeConfig

@@ -1,7 +1,7 @@
 """The ``linear_probe`` evaluator: Places205-style linear classification of a frozen trunk, layer by layer.
 
-One forward pass of the trunk per batch feeds every requested layer's head (PROTOCOL.md, "Places205 linear
-classification"); features are pooled exactly as for the VOC07 SVM benchmark (sslreg.pooling).
+One forward pass of the trunk per batch feeds every requested layer's head; features are pooled exactly as for
+the VOC07 SVM benchmark (sslreg.pooling). Protocol: docs/protocol.md#places205-linear-classification.
 """
 
 from __future__ import annotations
@@ -14,11 +14,21 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
 
-from sslreg import Backbone, DatasetSource, EvalContext, EvalResult, Evaluator, LayerScore
-from sslreg.evaluator import LabeledDataConfig, resolve_device
-from sslreg.features import Preprocess
-from sslreg.pooling import pool_features
-from sslreg_linear.data import Collate, make_loader
+from sslreg import (
+    Backbone,
+    DatasetSource,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    InputContract,
+    LabeledDataConfig,
+    LayerScore,
+    Preprocess,
+    UserError,
+    pool_features,
+    resolve_device,
+)
+from sslreg_linear.data import StackTargets, probe_loader
 from sslreg_linear.heads import LinearHeads
 from sslreg_linear.metrics import mean_average_precision, topk_accuracy
 from sslreg_linear.transforms import ImagePipeline
@@ -92,19 +102,19 @@ class LinearProbeConfig(LabeledDataConfig):
 def label_space(train: DatasetSource, test: DatasetSource) -> tuple[TargetKind, list[str]]:
     """The shared target kind and class names of train and test, or a clear error."""
     if train.target_kind != test.target_kind:
-        raise ValueError(
+        raise UserError(
             f"linear_probe: train data {train.name!r} has {train.target_kind!r} targets"
             f" but test data {test.name!r} has {test.target_kind!r}"
         )
     if train.target_kind not in ("class", "multilabel"):
-        raise ValueError(
+        raise UserError(
             f"linear_probe: {train.name!r} has target_kind {train.target_kind!r};"
             " linear classification needs 'class' or 'multilabel' targets"
         )
     if not train.class_names:
-        raise ValueError(f"linear_probe: {train.name!r} lists no class names")
+        raise UserError(f"linear_probe: {train.name!r} lists no class names")
     if list(train.class_names) != list(test.class_names):
-        raise ValueError(f"linear_probe: class names of train ({train.name!r}) and test ({test.name!r}) differ")
+        raise UserError(f"linear_probe: class names of train ({train.name!r}) and test ({test.name!r}) differ")
     return train.target_kind, list(train.class_names)
 
 
@@ -128,17 +138,18 @@ class ProbeRun:
     target_kind: TargetKind
     num_classes: int
     image_size: int
+    contract: InputContract
     device: torch.device
     seed: int
 
     def loader(self, source: DatasetSource, train: bool, epoch: int) -> torch.utils.data.DataLoader:
         """One epoch of ``source``: augmented and shuffled for training, centre-cropped in order for testing."""
         cfg = self.config
-        normalise = Preprocess(self.image_size, self.backbone.config.in_channels, cfg.lightness_scale)
+        normalise = Preprocess(self.image_size, self.contract)
         pipeline = ImagePipeline(normalise, train, cfg.crop_scale, cfg.test_crop_fraction)
-        collate = Collate(self.target_kind, self.num_classes, source.name)
-        return make_loader(
-            source, pipeline, collate, epoch=epoch, seed=self.seed, shuffle=train,
+        targets = StackTargets(self.target_kind, self.num_classes, source.name)
+        return probe_loader(
+            source, pipeline, targets, epoch=epoch, seed=self.seed, shuffle=train,
             batch_size=cfg.batch_size, num_workers=cfg.num_workers,
         )  # fmt: skip
 
@@ -163,11 +174,12 @@ class ProbeRun:
             self.heads.train()
             totals, steps, skipped = dict.fromkeys(self.layers, 0.0), 0, 0
             for batch in self.loader(source, True, epoch):
-                skipped += batch.skipped
-                if batch.images is None or (cfg.batch_norm and len(batch.images) < 2):
+                skipped += batch.bad
+                if batch.data is None or (cfg.batch_norm and len(batch.data[0]) < 2):
                     continue  # nothing readable, or one image: no batch statistics for the head's BatchNorm
-                targets = batch.targets.to(self.device)
-                logits = self.heads(self.pooled(batch.images))
+                images, targets = batch.data
+                targets = targets.to(self.device)
+                logits = self.heads(self.pooled(images))
                 losses = {layer: head_loss(out, targets, self.target_kind) for layer, out in logits.items()}
                 optimizer.zero_grad(set_to_none=True)
                 sum(losses.values()).backward()
@@ -177,7 +189,7 @@ class ProbeRun:
                 steps += 1
             schedule.step()
             if steps == 0:
-                raise ValueError(f"linear_probe: no usable training batch in {source.name!r}")
+                raise UserError(f"linear_probe: no usable training batch in {source.name!r}")
             mean_loss = {layer: total / steps for layer, total in totals.items()}
             logger.info("linear_probe epoch %d/%d: loss %s", epoch + 1, cfg.epochs, mean_loss)
         return skipped, mean_loss
@@ -190,14 +202,15 @@ class ProbeRun:
         outputs: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.layers}
         targets: list[torch.Tensor] = []
         for batch in self.loader(source, False, 0):
-            skipped += batch.skipped
-            if batch.images is None:
+            skipped += batch.bad
+            if batch.data is None:
                 continue
-            for layer, out in self.heads(self.pooled(batch.images)).items():
+            images, batch_targets = batch.data
+            for layer, out in self.heads(self.pooled(images)).items():
                 outputs[layer].append(out.float().cpu())
-            targets.append(batch.targets)
+            targets.append(batch_targets)
         if not targets:
-            raise ValueError(f"linear_probe: no readable test images in {source.name!r}")
+            raise UserError(f"linear_probe: no readable test images in {source.name!r}")
         return {layer: torch.cat(chunks) for layer, chunks in outputs.items()}, torch.cat(targets), skipped
 
 
@@ -217,10 +230,7 @@ class LinearProbe(Evaluator):
         device = resolve_device(cfg.device, context.device)
         seed = context.seed if cfg.seed is None else cfg.seed
         layers = backbone.resolve_layers(cfg.layers)
-        if backbone.config.in_channels not in (1, 3):
-            raise ValueError(
-                f"linear_probe: trunks with in_channels={backbone.config.in_channels} are not supported (use 1 or 3)"
-            )
+        contract = backbone.input_contract  # what the trunk was trained on (fails here for a trunk without one)
         train_source, test_source = context.build_dataset(cfg.train), context.build_dataset(cfg.test)
         target_kind, class_names = label_space(train_source, test_source)
         backbone.freeze().to(device)
@@ -232,7 +242,7 @@ class LinearProbe(Evaluator):
             seed=seed,
         ).to(device)
         image_size = cfg.image_size or backbone.input_size
-        run = ProbeRun(cfg, backbone, heads, layers, target_kind, len(class_names), image_size, device, seed)
+        run = ProbeRun(cfg, backbone, heads, layers, target_kind, len(class_names), image_size, contract, device, seed)
         train_skipped, train_loss = run.train(train_source)
         logits, targets, test_skipped = run.predict(test_source)
         details = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sslreg import UserError
+
 
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     """Percentage of rows whose label is among the k highest logits (ties broken by torch.topk)."""
@@ -27,5 +29,5 @@ def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float
         if positives.any():
             aps.append(average_precision_score(positives, scores_np[keep, column]))
     if not aps:
-        raise ValueError("linear_probe: no class has a positive (non-difficult) test image; mAP is undefined")
+        raise UserError("linear_probe: no class has a positive (non-difficult) test image; mAP is undefined")
     return 100.0 * float(np.mean(aps))

@@ -1,8 +1,8 @@
 """Image preprocessing for linear probing: random-resized crop + flip to train, resize + centre crop to test.
 
 All randomness comes from a ``numpy.random.Generator`` handed in per image, so results do not depend on
-DataLoader workers. Normalisation is the core's ``sslreg.features.Preprocess`` (shared with the SVM
-benchmark): ImageNet mean/std for RGB trunks, the Lab L channel as (L - 50) / lightness_scale for L-only trunks.
+DataLoader workers. Normalisation is the core's ``sslreg.Preprocess`` (shared with the SVM benchmark): the trunk's
+input contract, i.e. exactly what its pretext task trained it on.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from sslreg.features import Preprocess
+from sslreg import Preprocess
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

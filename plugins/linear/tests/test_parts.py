@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sslreg_linear.data import Collate
+from sslreg_linear.data import StackTargets
 from sslreg_linear.heads import LinearHeads
 from sslreg_linear.metrics import mean_average_precision, topk_accuracy
 from sslreg_linear.transforms import ImagePipeline, random_resized_crop, resize_center_crop
 
-from sslreg import PoolSpec
-from sslreg.features import Preprocess
+from sslreg import Collate, InputContract, PoolSpec, Preprocess
+
+L_ONLY = InputContract(space="lab_l", mean=(50.0,), std=(50.0,))
 
 
 def test_random_resized_crop_size_and_determinism() -> None:
@@ -42,10 +43,10 @@ def test_resize_center_crop_keeps_the_centre() -> None:
 
 def test_preprocess_normalises_rgb_and_gives_l_for_one_channel_trunks() -> None:
     mean_colour = np.full((8, 8, 3), [124, 116, 104], np.uint8)  # ImageNet mean colour
-    rgb = ImagePipeline(Preprocess(4, 3), train=True)(mean_colour, np.random.default_rng(0))
+    rgb = ImagePipeline(Preprocess(4), train=True)(mean_colour, np.random.default_rng(0))
     assert rgb.shape == (3, 4, 4) and rgb.abs().max() < 0.01
     black, white = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
-    lightness = ImagePipeline(Preprocess(4, 1), train=False)
+    lightness = ImagePipeline(Preprocess(4, L_ONLY), train=False)
     assert lightness(black, None).shape == (1, 4, 4)
     assert torch.allclose(lightness(black, None), torch.tensor(-1.0), atol=1e-3)  # L = 0
     assert torch.allclose(lightness(white, None), torch.tensor(1.0), atol=1e-3)  # L = 100
@@ -53,8 +54,8 @@ def test_preprocess_normalises_rgb_and_gives_l_for_one_channel_trunks() -> None:
 
 def test_preprocess_train_and_test() -> None:
     image = np.random.default_rng(0).integers(0, 256, (50, 70), dtype=np.uint8)  # grey input is accepted
-    train = ImagePipeline(Preprocess(32, 3), train=True)
-    test = ImagePipeline(Preprocess(32, 3), train=False)
+    train = ImagePipeline(Preprocess(32), train=True)
+    test = ImagePipeline(Preprocess(32), train=False)
     assert train(image, np.random.default_rng(1)).shape == (3, 32, 32)
     assert torch.equal(test(image, np.random.default_rng(1)), test(image, np.random.default_rng(2)))
 
@@ -94,11 +95,12 @@ def test_map_ignores_difficult_and_classes_without_positives() -> None:
 
 def test_collate_skips_unreadable_and_checks_labels() -> None:
     image = torch.zeros(3, 4, 4)
-    batch = Collate("class", 3, "toy")([(image, 2), None, (image, 0)])
-    assert batch.skipped == 1 and batch.images.shape == (2, 3, 4, 4) and batch.targets.tolist() == [2, 0]
-    empty = Collate("class", 3, "toy")([None, None])
-    assert empty.images is None and empty.skipped == 2
+    batch = Collate(StackTargets("class", 3, "toy"))([(image, 2), None, (image, 0)])
+    images, targets = batch.data
+    assert batch.bad == 1 and images.shape == (2, 3, 4, 4) and targets.tolist() == [2, 0]
+    empty = Collate(StackTargets("class", 3, "toy"))([None, None])
+    assert empty.data is None and empty.bad == 2
     with pytest.raises(ValueError, match="toy: class label 3 outside 0..2"):
-        Collate("class", 3, "toy")([(image, 3)])
+        StackTargets("class", 3, "toy")([(image, 3)])
     with pytest.raises(ValueError, match="expected \\(3,\\)"):
-        Collate("multilabel", 3, "toy")([(image, np.array([1, -1]))])
+        StackTargets("multilabel", 3, "toy")([(image, np.array([1, -1]))])

@@ -25,7 +25,7 @@ from sslreg_svm.solver import COSTS, SVMSolution
 
 
 class SVMEvalConfig(LabeledDataConfig):
-    """Options of the linear-SVM benchmarks (PROTOCOL.md, 'VOC07 linear SVM'); train/test are multi-label."""
+    """Options of the linear-SVM benchmarks (docs/protocol.md#voc07-linear-svm); train/test are multi-label."""
 
     costs: list[PositiveFloat] = Field(
         default_factory=lambda: list(COSTS), min_length=1, description="SVM costs C to try (default: the 26)."
@@ -185,7 +185,6 @@ def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config:
         batch_size=config.batch_size,
         image_size=config.image_size,
         num_workers=config.num_workers,
-        lightness_scale=config.lightness_scale,
         cache_dir=context.cache_dir,
     )
     if features.targets is None:

@@ -1,26 +1,13 @@
-"""sslreg.features: preprocessing, one-pass extraction, the on-disk cache and its key."""
+"""sslreg.features: one-pass extraction, the on-disk cache and its key."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-from sslreg.features import IMAGENET_MEAN, Preprocess, extract_features, feature_cache_key
-
-
-def test_preprocess_rgb_and_lightness() -> None:
-    grey = np.full((10, 20, 3), 255, np.uint8)
-    rgb = Preprocess(8)(grey)
-    assert rgb.shape == (3, 8, 8) and rgb.dtype == np.float32
-    np.testing.assert_allclose(rgb[:, 0, 0], (1.0 - IMAGENET_MEAN) / np.array([0.229, 0.224, 0.225]), rtol=1e-5)
-    assert np.allclose(Preprocess(8, 1)(grey), 1.0, atol=1e-3)  # white: L = 100 -> +1
-    assert np.allclose(Preprocess(8, 1)(np.zeros((5, 5, 3), np.uint8)), -1.0, atol=1e-3)
-    assert np.allclose(Preprocess(8, 1, lightness_scale=1.0)(grey), 50.0, atol=0.05)  # the Caffe reference's L - 50
-    with pytest.raises(ValueError, match="in_channels=2"):
-        Preprocess(8, 2)(grey)
+from sslreg import InputContract, Preprocess, extract_features, feature_cache_key
 
 
 def test_extract_shapes_targets_independent_of_batching_and_workers(trunk, voc_dataset) -> None:
@@ -55,7 +42,7 @@ def test_cache_key_tracks_weights_config_and_preprocessing(trunk, make_trunk, vo
     assert key == feature_cache_key(trunk, voc_dataset(), Preprocess(32))
     assert key != feature_cache_key(trunk, dataset, Preprocess(64))
     assert key != feature_cache_key(trunk, voc_dataset(split="test"), Preprocess(32))
-    assert key != feature_cache_key(trunk, dataset, Preprocess(32, lightness_scale=1.0))
+    assert key != feature_cache_key(trunk, dataset, Preprocess(32, InputContract(mean=(0.5,), std=(0.5,))))
     other = make_trunk()
     assert key == feature_cache_key(other, dataset, Preprocess(32))
     with torch.no_grad():

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import torch
 from pydantic import Field, PositiveInt
 
-from sslreg import Backbone, EvalContext, EvalResult, Evaluator, LayerScore
+from sslreg import Backbone, EvalContext, EvalResult, Evaluator, LayerScore, UserError
 from sslreg_svm import metrics, solver
-from sslreg_svm.common import SVMEvalConfig, device_of, load_splits, normalize, train
+from sslreg_svm.common import (
+    SVMEvalConfig,
+    degenerate_classes,
+    device_of,
+    excluded_message,
+    load_splits,
+    normalize,
+    train,
+    warn,
+)
 
 SHOTS = (1, 2, 4, 8, 16, 32, 64, 96)
 
@@ -46,11 +55,12 @@ def shortfalls(labels: np.ndarray, k: int, class_names: Sequence[str]) -> dict[s
 
 @dataclass
 class LowShotOutcome:
-    """Test mAP per (draw, shot, cost) of one layer."""
+    """Test mAP per (draw, shot, cost) of one layer; classes in ``excluded`` (index -> why) are not in the mean."""
 
     shots: list[int]
     costs: list[float]
     map_per_cost: np.ndarray  # (samples, shots, costs)
+    excluded: dict[int, str] = field(default_factory=dict)
 
     def best(self, shot_index: int) -> tuple[int, np.ndarray]:
         """The reference's aggregate: the cost with the best mean over draws, and the draws' mAP at that cost.
@@ -77,19 +87,27 @@ def run_low_shot(
     solver_kind: str = "fast",
     device: torch.device | str = "cpu",
 ) -> LowShotOutcome:
-    """Every cost on every (draw, k); draw d of shot k depends only on (seed, d, k), so layers share draws."""
+    """Every cost on every (draw, k); draw d of shot k depends only on (seed, d, k), so layers share draws.
+
+    Classes without a positive or an absent image to draw, or without a positive at test, are left out of the
+    mean (``LowShotOutcome.excluded``); a UserError when none is left.
+    """
     costs, device = [float(cost) for cost in costs], torch.device(device)
+    excluded = degenerate_classes(train_labels, test_labels, difficult_is_negative=False)
+    keep = np.array([j for j in range(np.asarray(train_labels).shape[1]) if j not in excluded])
+    if len(keep) == 0:
+        raise UserError("no class can be scored: " + "; ".join(f"class {j}: {r}" for j, r in excluded.items()))
     X, X_test = normalize(train_features), normalize(test_features)
-    test_labels = np.asarray(test_labels)
+    test_labels = np.asarray(test_labels)[:, keep]
     result = np.zeros((samples, len(shots), len(costs)))
     for sample in range(samples):
         for shot_index, k in enumerate(shots):
-            draw = draw_low_shot(train_labels, k, np.random.default_rng((seed, sample, k)))
+            draw = draw_low_shot(train_labels, k, np.random.default_rng((seed, sample, k)))[:, keep]
             solution = train(X, draw, costs, solver_kind, pos_weight, device)
             scores = solution.decision(X_test).double().cpu().numpy()
             for cost_index in range(len(costs)):
                 result[sample, shot_index, cost_index] = metrics.mean_ap(scores[:, :, cost_index], test_labels)[0]
-    return LowShotOutcome(list(shots), costs, result)
+    return LowShotOutcome(list(shots), costs, result, excluded)
 
 
 class LowShotConfig(SVMEvalConfig):
@@ -127,6 +145,9 @@ class LowShot(Evaluator):
             )
             for layer in train_split.features.features
         }
+        excluded = {train_split.class_names[j]: why for j, why in next(iter(outcomes.values())).excluded.items()}
+        if excluded:
+            warn(f"low_shot: {excluded_message(excluded, 'the mAP')}")
         results = []
         for shot_index, k in enumerate(config.shots):
             layers, details = {}, {"best_cost": {}, "min": {}, "max": {}, "per_draw": {}, "mean_per_cost": {}}
@@ -140,6 +161,7 @@ class LowShot(Evaluator):
                 details["mean_per_cost"][layer] = (100.0 * outcome.map_per_cost[:, shot_index].mean(0)).tolist()
             details["shortfalls"] = shortfalls(train_split.labels, k, train_split.class_names)
             details["k"], details["samples"] = k, config.samples
+            details["excluded_classes"] = excluded
             metric = f"low-shot mAP k={k}"
             results.append(EvalResult(evaluator=self.name, metric=metric, layers=layers, details=details))
         return results

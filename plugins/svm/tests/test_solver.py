@@ -299,3 +299,27 @@ def test_line_search_finds_the_minimum_along_the_direction() -> None:
         values = [objective(float(g), j) for g in grid]
         assert objective(float(t[j]), j) <= min(values) * (1 + 1e-12)
     assert float(t[0]) > 0
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_cv_and_exact_fits_reach_the_optimum_on_realistic_features(exact: bool) -> None:
+    """Both accuracies of the cost path (the CV folds' float32 one, the refit's float64 one) reach liblinear's optimum
+    at a tight tolerance on overlapping pooled-ReLU-like classes, where loose Newton steps once stalled the path."""
+    from sklearn.svm import LinearSVC
+    from sslreg_svm.path import solve_path
+    from sslreg_svm.synthetic import realistic_features
+
+    splits = realistic_features(400, 1, 512, 4, seed=3)
+    X = l2_normalize(splits.train_features)
+    Y = np.where(splits.train_labels == 1, 1, -1)
+    costs = (0.0625, 0.1, 1.0)
+    Xt = torch.as_tensor(X)
+    beta, _ = solve_path(Xt @ Xt.T + 1.0, torch.as_tensor(Y), costs, 2.0, 1e-4, 2000, exact)
+    tolerance = 1e-9 if exact else 1e-6  # relative objective: float64 solves, float32 ones
+    for j in range(Y.shape[1]):
+        for k, cost in enumerate(costs):
+            b = beta[:, j, k].numpy()
+            mine = _objective(X.T @ b, float(b.sum()), X, Y[:, j], cost)
+            svc = LinearSVC(C=cost, class_weight={1: 2, -1: 1}, tol=1e-10, max_iter=100_000).fit(X, Y[:, j])
+            best = _objective(svc.coef_[0], float(svc.intercept_[0]), X, Y[:, j], cost)
+            assert mine <= best * (1 + tolerance), (j, cost, mine, best)

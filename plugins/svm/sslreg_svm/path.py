@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from sslreg_svm.newton import KernelProblem, cg_targets, line_search, newton, step_targets
+from sslreg_svm.parallel import thread_map
 
 
 def solve_path(
@@ -81,25 +82,34 @@ def solve_each(
     tol: float,
     max_iter: int,
     guess: torch.Tensor | None = None,
+    workers: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Kernel coefficients beta (n, J) of each class j at its own cost class_costs[j], exactly; Newton iterations.
 
     ``guess`` (n, J): a predicted active set per class (e.g. from the cross-validation fits at that cost). The first
-    Newton step solves that active set's system directly, so that a good guess leaves only a step or two.
+    Newton step solves that active set's system directly, so that a good guess leaves only a step or two. The
+    classes are split into ``workers`` groups of about equal size, solved in parallel threads (one group per cost
+    and thread at most).
     """
     problem = KernelProblem.build(K, Y, pos_weight, exact=True)
     n, n_classes = Y.shape
     beta = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
     n_iter = torch.zeros(n_classes, dtype=torch.long)
     costs = np.asarray(class_costs, dtype=np.float64)
-    for cost in np.unique(costs).tolist():
-        cols = torch.as_tensor(np.flatnonzero(costs == cost), device=K.device)
-        b = torch.zeros(n, len(cols), dtype=K.dtype, device=K.device)
-        f = torch.zeros_like(b)
-        if guess is not None:
-            active = guess[:, cols] & (problem.cw[:, cols] > 0)
-            none = torch.zeros(len(cols), dtype=torch.bool, device=K.device)
-            b, f, _, _ = step_targets(problem, cols, cost, active, b, ~none, none)
-        b, _, its = newton(problem, cols, cost, b, f, tol, max_iter)
-        beta[:, cols], n_iter[cols.cpu()] = b, its
+    order = np.argsort(costs, kind="stable")  # classes of one cost together, then cut into equal groups
+    groups = [part for part in np.array_split(order, max(1, min(workers, n_classes))) if len(part)]
+
+    def solve(group: np.ndarray) -> None:
+        for cost in np.unique(costs[group]).tolist():
+            cols = torch.as_tensor(group[costs[group] == cost], device=K.device)
+            b = torch.zeros(n, len(cols), dtype=K.dtype, device=K.device)
+            f = torch.zeros_like(b)
+            if guess is not None:
+                active = guess[:, cols] & (problem.cw[:, cols] > 0)
+                none = torch.zeros(len(cols), dtype=torch.bool, device=K.device)
+                b, f, _, _ = step_targets(problem, cols, cost, active, b, ~none, none)
+            b, _, its = newton(problem, cols, cost, b, f, tol, max_iter)
+            beta[:, cols], n_iter[cols.cpu()] = b, its
+
+    thread_map(solve, groups, workers)
     return beta, n_iter

@@ -158,23 +158,43 @@ def _cv_on_kernel(
     dev = K_full.device
     n_classes = Yn.shape[1]
     fold_of = fold_assignment(Yn, folds)
+    tasks = _fold_tasks(folds, n_classes, workers)
 
-    def fold(f: int) -> tuple[np.ndarray, _FoldFits]:
-        train_mask = (fold_of != f) & (fold_of >= 0)
-        used = np.flatnonzero(train_mask.any(1))
-        Yf = torch.as_tensor(np.where(train_mask[used], Yn[used], 0), device=dev)
+    def fold(task: tuple[int, list[int]]) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        f, classes = task
+        train_mask = (fold_of[:, classes] != f) & (fold_of[:, classes] >= 0)
+        used = np.flatnonzero(((fold_of != f) & (fold_of >= 0)).any(1))  # the fold's rows, whatever the classes
+        Yf = torch.as_tensor(np.where(train_mask[used], Yn[used][:, classes], 0), device=dev)
         used_t = torch.as_tensor(used, device=dev)
         beta, _ = solve_path(_sub_kernel(K_full, used_t), Yf, costs, pos_weight, tol, max_iter, CV_EXACT)
-        ap = np.zeros((n_classes, len(costs)))
-        for j in range(n_classes):
+        ap = np.zeros((len(classes), len(costs)))
+        for c, j in enumerate(classes):
             test = np.flatnonzero(fold_of[:, j] == f)
-            scores = (K_full[torch.as_tensor(test, device=dev).unsqueeze(1), used_t] @ beta[:, j, :]).cpu().numpy()
+            scores = (K_full[torch.as_tensor(test, device=dev).unsqueeze(1), used_t] @ beta[:, c, :]).cpu().numpy()
             for k in range(len(costs)):
-                ap[j, k] = average_precision(Yn[test, j], scores[:, k])
-        return ap, _FoldFits(used_t, beta)
+                ap[c, k] = average_precision(Yn[test, j], scores[:, k])
+        return ap, used_t, beta
 
-    parts = thread_map(fold, list(range(folds)), workers)
-    return sum(ap for ap, _ in parts) / folds, [fits for _, fits in parts]
+    cv_ap = np.zeros((n_classes, len(costs)))
+    fits: dict[int, _FoldFits] = {}
+    for (f, classes), (ap, used_t, beta) in zip(tasks, thread_map(fold, tasks, workers)):
+        cv_ap[classes] += ap / folds
+        if f not in fits:
+            fits[f] = _FoldFits(used_t, torch.zeros(len(used_t), n_classes, len(costs), dtype=beta.dtype, device=dev))
+        fits[f].beta[:, classes] = beta
+    return cv_ap, [fits[f] for f in range(folds)]
+
+
+def _fold_tasks(folds: int, n_classes: int, workers: int) -> list[tuple[int, list[int]]]:
+    """(fold, classes) work items for ``workers`` threads: whole folds, and the folds left over after the last full
+    round of workers split by classes (3 folds on 2 threads: 2 whole folds, then the third in two halves), so that
+    no thread idles while one fold finishes alone."""
+    every = list(range(n_classes))
+    whole = folds - folds % workers if workers > 1 and n_classes > 1 else folds
+    tasks = [(f, every) for f in range(whole)]
+    for f in range(whole, folds):
+        tasks += [(f, every[i::workers]) for i in range(min(workers, n_classes))]
+    return tasks
 
 
 def _refit_guess(K_full: torch.Tensor, Y: torch.Tensor, fits: list[_FoldFits], best: np.ndarray) -> torch.Tensor:
@@ -272,7 +292,7 @@ def _protocol(
         rows = _kernel_rows(Y_t)
         guess = _refit_guess(K_full, Y_t, fits, best)[rows]
         beta, n_iter = solve_each(
-            _sub_kernel(K_full, rows), Y_t[rows], [costs[k] for k in best], pos_weight, tol, max_iter, guess
+            _sub_kernel(K_full, rows), Y_t[rows], [costs[k] for k in best], pos_weight, tol, max_iter, guess, workers
         )
         return cv_ap, _solution(X[rows], beta[:, :, None], n_iter[:, None])
 

@@ -19,7 +19,7 @@ import torch
 import sslreg
 from sslreg.experiment import ExperimentConfig
 from sslreg.registry import Registry
-from sslreg.runner.header import _components
+from sslreg.runner.header import components_used
 
 
 def _distribution_version(name: str) -> str | None:
@@ -56,7 +56,7 @@ def plugins(registry: Registry) -> list[dict[str, str]]:
 def components(experiment: ExperimentConfig, registry: Registry) -> dict[str, str]:
     """'kind name' -> 'distribution version' of every component the experiment uses."""
     used = {}
-    for kind, name in _components(experiment):
+    for kind, name in components_used(experiment):
         try:
             entry = registry.get(kind, name)
         except LookupError:

@@ -2,9 +2,11 @@
 
 ``stages/pretrain.json`` records the trunk a pretraining produced (fingerprint, sha256 of trunk.pth, iterations,
 bad/seen images, training time); ``stages/evaluate-<name>-<key>.json`` records one evaluator's results, keyed by
-its resolved options, the trunk's identity, the seed and the versions involved. A stage whose record is present
-and matches is not run again; fixing, adding or reordering evaluators reruns only those whose key changed, and
-the results files are assembled from the records of the CURRENT config only.
+its resolved options, the trunk's identity, the seed and the versions involved, with the fingerprints of the
+data it read and its wall time; ``stages/random-<name>-<key>.json`` the same for the random-init baseline
+(``baseline: random``), keyed by the baseline trunk's own identity. A stage whose record is present and matches
+is not run again; fixing, adding or reordering evaluators reruns only those whose key changed, and the results
+files are assembled from the records of the CURRENT config only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +82,10 @@ def evaluator_key(spec: BaseModel, trunk_id: str, seed: int, registry: Registry)
     return fingerprint_of({"spec": spec.model_dump(mode="json"), "trunk": trunk_id, "seed": seed, "versions": versions})
 
 
-def evaluator_record(run_dir: Path, spec: BaseModel, key: str) -> Path:
-    """``stages/evaluate-<name>-<key>.json``."""
+def evaluator_record(run_dir: Path, spec: BaseModel, key: str, prefix: str = "evaluate") -> Path:
+    """``stages/<prefix>-<name>-<key>.json`` (prefix 'evaluate', or 'random' for the random-init baseline)."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)[:60]
-    return stage_dir(run_dir) / f"evaluate-{safe}-{key}.json"
+    return stage_dir(run_dir) / f"{prefix}-{safe}-{key}.json"
 
 
 def stored_results(record: dict[str, Any] | None, key: str, path: Path, warn: Warn) -> list[EvalResult] | None:
@@ -142,6 +145,16 @@ def _npy_problem(path: Path, count: int) -> str | None:
     return None
 
 
+@dataclass
+class StageResults:
+    """What the evaluator stages of one trunk gave: results in config order, how many ran now, and per stage
+    its wall time, finish time and the fingerprints of the data it read (from its record)."""
+
+    results: list[EvalResult] = field(default_factory=list)
+    ran: int = 0
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 def evaluate_stages(
     experiment: ExperimentConfig,
     registry: Registry,
@@ -149,37 +162,50 @@ def evaluate_stages(
     weights: Path | None,
     trunk_id: str,
     warn: Warn = print,
-) -> tuple[list[EvalResult], int]:
+    *,
+    random_init: bool = False,
+) -> StageResults:
     """Every evaluator of ``experiment`` as its own stage: stored results where the record matches, else run.
 
-    Returns (results in config order, how many evaluators ran now). Each evaluator runs on its own, with the
-    trunk rebuilt and the seed reset (as in :func:`sslreg.runner.evaluation.evaluate`), so its result does not
-    depend on which other evaluators ran in the same process.
+    Each evaluator runs on its own, with the trunk rebuilt and the seed reset (as in
+    :func:`sslreg.runner.evaluation.evaluate`), so its result does not depend on which other evaluators ran in
+    the same process. ``random_init`` scores the random-init baseline instead (``trunk_id`` is then its identity).
     """
     from sslreg.runner.evaluation import evaluate
 
-    results: list[EvalResult] = []
-    ran = 0
+    outcome = StageResults()
     cache_checked = False
+    prefix = "random" if random_init else "evaluate"
     for spec in experiment.evaluate:
         key = evaluator_key(spec, trunk_id, experiment.seed, registry)
-        path = evaluator_record(run_dir, spec, key)
-        stored = stored_results(read_record(path, warn), key, path, warn)
+        path = evaluator_record(run_dir, spec, key, prefix)
+        record = read_record(path, warn)
+        stored = stored_results(record, key, path, warn)
         if stored is None:
             if not cache_checked:
                 check_feature_cache(run_dir / FEATURES_DIR, warn)
                 cache_checked = True
             started = time.perf_counter()
-            stored = evaluate(experiment.model_copy(update={"evaluate": [spec]}), registry, run_dir, weights)
+            data: list[dict[str, Any]] = []
+            single = experiment.model_copy(update={"evaluate": [spec]})
+            stored = evaluate(single, registry, run_dir, weights, random_init=random_init, data=data)
             record = {
-                "stage": "evaluate",
+                "stage": "random init" if random_init else "evaluate",
                 "key": key,
                 "trunk": trunk_id,
                 "spec": spec.model_dump(mode="json"),
                 "seconds": round(time.perf_counter() - started, 3),
+                "data": data,
                 "results": [result.model_dump(mode="json") for result in stored],
             }
             write_record(path, record)
-            ran += 1
-        results.extend(stored)
-    return results, ran
+            record = read_record(path, warn) or record
+            outcome.ran += 1
+        name = f"{'random init: ' if random_init else ''}evaluate {spec.name}"
+        outcome.stages[name] = {
+            "seconds": record.get("seconds"),
+            "finished": record.get("finished"),
+            "data": record.get("data"),
+        }
+        outcome.results.extend(stored)
+    return outcome

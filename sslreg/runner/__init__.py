@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sslreg.config import Plan
+from sslreg.distributed import ensure_process_group
 from sslreg.experiment import ExperimentConfig
 from sslreg.files import atomic_write_text, attach_log
 from sslreg.plots import layers_plot, logged_losses, loss_plot
@@ -15,10 +16,11 @@ from sslreg.reference import applicable
 from sslreg.registry import Registry
 from sslreg.report import RunReport, print_results, run_label, write_run_results, write_sweep_report
 from sslreg.runner.checkpoints import clean_leftovers
+from sslreg.runner.evaluation import random_trunk_identity
 from sslreg.runner.folder import LOG_FILE, FolderLock, claim, fingerprint_of, trunk_identity
 from sslreg.runner.header import header
 from sslreg.runner.provenance import provenance
-from sslreg.runner.stages import evaluate_stages, read_record, stage_dir
+from sslreg.runner.stages import StageResults, evaluate_stages, read_record, stage_dir
 from sslreg.runner.training import pretrain, world
 
 #: The fingerprint of the pretraining data, computed once per trained trunk (training builds the source itself).
@@ -74,6 +76,39 @@ def _data_by_use(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def _evaluate_all(
+    experiment: ExperimentConfig, registry: Registry, run_dir: Path, weights: Path | None, trunk_id: str, rank: int
+) -> tuple[StageResults, StageResults | None] | None:
+    """The evaluator stages of the trunk and, with ``baseline: random``, of its random init; None on ranks > 0.
+
+    Under torchrun the distributed evaluators (``Evaluator.distributed``) of both trunks run first on every rank;
+    then rank 0 alone runs the others while the other ranks are done, so no rank waits in a collective through a
+    long single-process stage.
+    """
+    trunks = [(trunk_id, False)]
+    if experiment.baseline == "random":
+        trunks.append((fingerprint_of(random_trunk_identity(experiment, registry, weights)), True))
+    _, world_size = world()
+    if world_size == 1:
+        done = [evaluate_stages(experiment, registry, run_dir, weights, key, random_init=r) for key, r in trunks]
+    else:
+        ensure_process_group()
+        first = [
+            evaluate_stages(
+                experiment, registry, run_dir, weights, key, random_init=r, phase="distributed", rank=rank,
+                world_size=world_size,
+            )
+            for key, r in trunks
+        ]  # fmt: skip
+        if rank != 0:
+            return None
+        done = [
+            stages.merge(evaluate_stages(experiment, registry, run_dir, weights, key, random_init=r, phase="rank0"))
+            for stages, (key, r) in zip(first, trunks)
+        ]
+    return done[0], (done[1] if len(done) > 1 else None)
+
+
 def _run_stages(experiment: ExperimentConfig, registry: Registry, run_dir: Path, rank: int) -> RunReport | None:
     if rank == 0:
         claim(run_dir, experiment, registry)
@@ -106,19 +141,16 @@ def _run_stages(experiment: ExperimentConfig, registry: Registry, run_dir: Path,
             losses = logged_losses(run_dir)
             if losses:
                 info["pretrain"]["loss"] = {"first": losses[0][1], "last": losses[-1][1], "logged": losses}
-    if rank != 0:
-        return None
     if trunk_id is None:
         trunk_id = fingerprint_of(trunk_identity(experiment, registry))
-    main = evaluate_stages(experiment, registry, run_dir, weights, trunk_id)
+    evaluated_stages = _evaluate_all(experiment, registry, run_dir, weights, trunk_id, rank)
+    if evaluated_stages is None:
+        return None
+    main, random = evaluated_stages
     stages.update(main.stages)
     evaluated = main.ran
     baseline = None
-    if experiment.baseline == "random":
-        from sslreg.runner.evaluation import random_trunk_identity
-
-        random_id = fingerprint_of(random_trunk_identity(experiment, registry, weights))
-        random = evaluate_stages(experiment, registry, run_dir, weights, random_id, random_init=True)
+    if random is not None:
         stages.update(random.stages)
         evaluated += random.ran
         baseline = random.results

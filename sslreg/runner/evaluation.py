@@ -94,24 +94,33 @@ def evaluate(
     *,
     random_init: bool = False,
     data: list[dict[str, Any]] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> list[EvalResult]:
     """Run every evaluator of ``experiment`` on the frozen trunk (``random_init``: on its random-init baseline);
-    one list of results, in config order. Fingerprints of the datasets the evaluators build go to ``data``."""
+    one list of results, in config order. Fingerprints of the datasets the evaluators build go to ``data``.
+    ``rank``/``world_size``: this process's place among the ranks evaluating together (distributed evaluators)."""
     if not experiment.evaluate:
         return []
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
     build = random_trunk if random_init else evaluated_trunk
     trunk = build(experiment, registry, weights).to(device).freeze()
+    report = getattr(trunk, "weights_report", None)
+    if report is not None and rank == 0:
+        print(f"evaluate: trunk weights {report.summary()}", flush=True)
     context = EvalContext(
         device=device,
         cache_dir=cache_dir or run_dir / "features",
         seed=experiment.seed,
         build_dataset=dataset_builder(registry, data),
+        rank=rank,
+        world_size=world_size,
     )
     results: list[EvalResult] = []
     for spec in experiment.evaluate:
         evaluator = registry.build("evaluator", spec)
-        print(f"evaluate{' (random init)' if random_init else ''}: {spec.name} ...", flush=True)
+        if rank == 0:
+            print(f"evaluate{' (random init)' if random_init else ''}: {spec.name} ...", flush=True)
         with plugin_call(evaluator, "evaluate"):
             results.extend(evaluator.evaluate(trunk, context))
     return results

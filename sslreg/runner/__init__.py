@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from sslreg.config import Plan
 from sslreg.distributed import ensure_process_group
@@ -82,8 +85,7 @@ def _evaluate_all(
     """The evaluator stages of the trunk and, with ``baseline: random``, of its random init; None on ranks > 0.
 
     Under torchrun the distributed evaluators (``Evaluator.distributed``) of both trunks run first on every rank;
-    then rank 0 alone runs the others while the other ranks are done, so no rank waits in a collective through a
-    long single-process stage.
+    then rank 0 alone runs the others, and the other ranks wait for it before going on together.
     """
     trunks = [(trunk_id, False)]
     if experiment.baseline == "random":
@@ -93,6 +95,9 @@ def _evaluate_all(
         done = [evaluate_stages(experiment, registry, run_dir, weights, key, random_init=r) for key, r in trunks]
     else:
         ensure_process_group()
+        # rank 0's single-process stages may take hours: the other ranks wait for them in a barrier of their own
+        # with no practical timeout (leaving early would abort the group, waiting in a collective would time out)
+        waiting = torch.distributed.new_group(backend="gloo", timeout=datetime.timedelta(days=30))
         first = [
             evaluate_stages(
                 experiment, registry, run_dir, weights, key, random_init=r, phase="distributed", rank=rank,
@@ -101,11 +106,13 @@ def _evaluate_all(
             for key, r in trunks
         ]  # fmt: skip
         if rank != 0:
+            torch.distributed.barrier(group=waiting)
             return None
         done = [
             stages.merge(evaluate_stages(experiment, registry, run_dir, weights, key, random_init=r, phase="rank0"))
             for stages, (key, r) in zip(first, trunks)
         ]
+        torch.distributed.barrier(group=waiting)
     return done[0], (done[1] if len(done) > 1 else None)
 
 

@@ -1,162 +1,160 @@
-"""Benchmark: the fast VOC07 SVM solver against the scikit-learn LinearSVC reference, full protocol, same features.
+"""Benchmark: ``sslreg evaluate voc07_svm --features`` against scikit-learn's LinearSVC protocol, over a size grid.
 
-Synthetic VOC-like features (class structure through a random ReLU projection, 20 classes, one frequent class,
-'difficult' positives: negatives in training, ignored at test), L2-normalised. Both paths run the whole protocol:
-3-fold CV over all 26 costs on train, best cost per class, refit, test AP per class, mAP. Prints both mAPs, their
-difference, both wall times and the time ratio (the targets: |diff| <= 0.2 mAP points, ratio >= 10x).
+Our side is the product's own path, as a user runs it: the ``sslreg`` command of this environment in a fresh
+process (its start, reading the .npz, normalising, 3-fold CV over the 26 costs, refit, test AP), timed from launch
+to exit. The baseline is the reference protocol with LinearSVC (benchmarks/svm_baseline.py): per class CV over
+the 26 costs, refit at the best, classes in parallel over ``--threads`` joblib workers, timed in this process
+(scikit-learn imported beforehand). Both read the same features, realistic pooled-ReLU-like ones
+(sslreg_svm.synthetic, 50-85 mAP) or a real trunk's pooled features on the embedded shapes (``--source trunk``).
 
-At VOC size the reference takes ~27 min on 2 idle cores (the fast solver ~2.5 min);
-``--reference-classes N`` runs it on the first N classes only
-(all costs, CV + refit) and extrapolates its time linearly to all classes (each class's fits are independent), while
-both mAPs are compared on those N classes; the fast solver always runs (and is timed) on all classes.
+Per cell it prints both times, their ratio, the mAP difference and the number of classes whose chosen cost
+differs (the targets: ratio >= 10, |mAP difference| <= 0.2, at most 2 of 20 costs different).
 
-    OMP_NUM_THREADS=2 python benchmarks/svm_solver.py --quick
-    OMP_NUM_THREADS=2 python benchmarks/svm_solver.py --train 2000 --test 2000 --dim 2048
-    OMP_NUM_THREADS=2 python benchmarks/svm_solver.py --voc --reference-classes 4
+    python benchmarks/svm_solver.py --rows 800 --dims 1024                 # one cell
+    python benchmarks/svm_solver.py                                        # the grid: 800/2500/5011 x 1024/4096/9216
+    python benchmarks/svm_solver.py --coco                                 # 118,287 x 2048, 80 classes: ours only
+    python benchmarks/svm_solver.py --source trunk --rows 2500 --jigsaw runs/shapes_jigsaw/trunk.pth
+                                                                # random and Jigsaw-pretrained ResNet-18 res4
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
-
-# shared, oversubscribed cores: BLAS threads must not spin while waiting
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from pathlib import Path
 
 import numpy as np
 
-# scikit-learn is imported before any timing, so that neither path pays for its import
-import sklearn.metrics
-import sklearn.model_selection
-import sklearn.svm  # noqa: F401
-import torch
-from sslreg_svm.metrics import mean_ap
-from sslreg_svm.reference import cross_validate_sklearn, train_svms_sklearn
-from sslreg_svm.solver import (
-    COSTS,
-    cross_validate_and_train,
-    l2_normalize,
-    select_costs,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# scikit-learn is imported before any timing, so that the baseline does not pay for its import
+from sslreg_svm.solver import COSTS
+from sslreg_svm.synthetic import realistic_features
+from svm_baseline import sklearn_protocol
+
+VOC_TEST = 4952
+COCO = dict(rows=118_287, test=5_000, dim=2048, classes=80)
 
 
-def make_features(
-    n_train: int,
-    n_test: int,
-    dim: int,
-    n_classes: int = 20,
-    latent: int = 64,
-    seed: int = 0,
-):
-    """VOC-like (X_train, Y_train, X_test, Y_test): multi-label, train difficult -> -1, test difficult -> 0."""
-    rng = np.random.default_rng(seed)
-    n = n_train + n_test
-    freq = np.clip(rng.lognormal(np.log(0.06), 0.5, n_classes), 0.02, 0.2)
-    freq[0] = 0.4  # a 'person'-like class
-    present = rng.random((n, n_classes)) < freq
-    centers = rng.normal(size=(n_classes, latent))
-    z = present @ centers * 0.6 + rng.normal(size=(n, latent))
-    proj = rng.normal(size=(latent, dim)) / np.sqrt(latent)
-    x = np.maximum(z @ proj + 0.5 * rng.normal(size=(n, dim)), 0.0)
-    difficult = present & (rng.random((n, n_classes)) < 0.15)
-    y = np.where(present, 1, -1)
-    y_train, y_test = y[:n_train].copy(), y[n_train:].copy()
-    y_train[difficult[:n_train]] = -1
-    y_test[difficult[n_train:]] = 0
-    return l2_normalize(x[:n_train]), y_train, l2_normalize(x[n_train:]), y_test
+def run_ours(path: Path, threads: int, device: str | None) -> tuple[dict, float, float]:
+    """``sslreg evaluate voc07_svm --features path --json`` in a fresh process: its JSON, wall seconds, peak RSS GB."""
+    command = [
+        str(Path(sys.executable).with_name("sslreg")),
+        "evaluate",
+        "voc07_svm",
+        "--features",
+        str(path),
+        "--json",
+    ]
+    if device:
+        command += ["--device", device]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, text=True)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak memory (ru_maxrss, kB on Linux)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"sslreg evaluate failed ({process.returncode}): {err.read().strip()}")
+        return json.loads(out.read()), elapsed, usage.ru_maxrss / 1024**2
 
 
-def protocol_fast(xtr, ytr, xte, yte, device: str) -> tuple[float, np.ndarray, np.ndarray]:
-    """CV -> cost per class -> refit (all costs) -> test mAP, with the fast solver."""
-    cv, solution = cross_validate_and_train(xtr, ytr, COSTS, device=device)
-    best = select_costs(cv, COSTS)
-    scores = solution.decision(xte).cpu().numpy()
-    chosen = scores[:, np.arange(ytr.shape[1]), best]
-    m, per_class = mean_ap(chosen, yte)
-    return m, per_class, best
+def cell(rows: int, dim: int, classes: int, threads: int, device: str | None, skip_sklearn: bool, seed: int) -> dict:
+    """One grid cell of synthetic features through both protocols."""
+    splits = realistic_features(rows, min(rows, VOC_TEST), dim, classes, seed=seed)
+    return compare(splits.arrays(), f"{rows:,} x {dim:,}", threads, device, skip_sklearn)
 
 
-def protocol_sklearn(xtr, ytr, xte, yte, n_jobs: int) -> tuple[float, np.ndarray, np.ndarray]:
-    """The reference protocol: cross_val_score per class and cost, LinearSVC refit on every cost, test mAP."""
-    cv = cross_validate_sklearn(xtr, ytr, COSTS, n_jobs=n_jobs)
-    best = select_costs(cv, COSTS)
-    scores = train_svms_sklearn(xtr, ytr, COSTS, n_jobs=n_jobs).decision(xte).numpy()
-    chosen = scores[:, np.arange(ytr.shape[1]), best]
-    m, per_class = mean_ap(chosen, yte)
-    return m, per_class, best
+def compare(arrays: dict[str, np.ndarray], label: str, threads: int, device: str | None, skip_sklearn: bool) -> dict:
+    """The same features (devkit labels) through our CLI and the scikit-learn protocol."""
+    classes = arrays["train_labels"].shape[1]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "features.npz"
+        np.savez(path, **arrays)
+        ours, ours_time, peak = run_ours(path, threads, device)
+    result = {"cell": label, "classes": classes, "ours_s": ours_time, "ours_mAP": ours["mAP"], "peak_gb": peak}
+    if skip_sklearn:
+        return result
+    start = time.perf_counter()
+    ref_map, ref_best = sklearn_protocol(*arrays.values(), COSTS, n_jobs=threads)
+    result["sklearn_s"] = time.perf_counter() - start
+    result["sklearn_mAP"] = 100.0 * ref_map
+    ours_costs = np.array([ours["chosen_costs"][f"class{j}"] for j in range(classes)], dtype=np.float64)
+    result["costs_differ"] = int((~np.isclose(ours_costs, np.asarray(COSTS)[ref_best])).sum())
+    return result
+
+
+def print_row(r: dict) -> None:
+    if "sklearn_s" in r:
+        print(
+            f"| {r['cell']} | {r['ours_s']:8.1f} | {r['sklearn_s']:8.1f} | "
+            f"{r['sklearn_s'] / r['ours_s']:6.1f}x | {r['ours_mAP']:6.2f} | {r['ours_mAP'] - r['sklearn_mAP']:+.3f} | "
+            f"{r['costs_differ']:2d}/{r['classes']} | {r['peak_gb']:5.2f} |",
+            flush=True,
+        )
+    else:
+        print(
+            f"| {r['cell']}, {r['classes']} classes | {r['ours_s']:8.1f} s | mAP {r['ours_mAP']:6.2f} | "
+            f"peak RSS {r['peak_gb']:.2f} GB |",
+            flush=True,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[800, 2500, 5011], help="training rows")
+    parser.add_argument("--dims", type=int, nargs="+", default=[1024, 4096, 9216], help="feature dimensions")
+    parser.add_argument("--classes", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2, help="cores for both sides (sklearn: joblib n_jobs)")
+    parser.add_argument("--device", default=None, help="our side's torch device (default: the command's own)")
+    parser.add_argument("--skip-sklearn", action="store_true", help="time our side only")
+    parser.add_argument("--coco", action="store_true", help="the COCO-sized cell (our side only)")
     parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small size (600 train / 600 test, 512 dims)",
+        "--source", choices=["synthetic", "trunk"], default="synthetic", help="synthetic features or a real trunk's"
     )
-    parser.add_argument(
-        "--voc",
-        action="store_true",
-        help="VOC07 size (5011 train / 4952 test, 9216 dims)",
-    )
-    parser.add_argument("--train", type=int, default=2000, help="training samples")
-    parser.add_argument("--test", type=int, default=2000, help="test samples")
-    parser.add_argument("--dim", type=int, default=2048, help="feature dimension")
-    parser.add_argument("--classes", type=int, default=20, help="number of classes")
-    parser.add_argument(
-        "--reference-classes",
-        type=int,
-        default=None,
-        help="run the sklearn reference on the first N classes only and extrapolate its time to all classes",
-    )
-    parser.add_argument("--threads", type=int, default=2, help="torch threads and sklearn n_jobs")
-    parser.add_argument("--device", default="cpu", help="device of the fast solver (cpu, cuda)")
-    parser.add_argument("--skip-sklearn", action="store_true", help="time only the fast solver")
+    parser.add_argument("--jigsaw", type=Path, help="trunk.pth of a Jigsaw-pretrained ResNet-18 (--source trunk)")
+    parser.add_argument("--layer", default="res4", help="the trunk's layer (--source trunk)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "sslreg-svm-bench", help="features")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if args.quick:
-        args.train, args.test, args.dim = 600, 600, 512
-    if args.voc:
-        args.train, args.test, args.dim = 5011, 4952, 9216
-    n_ref = args.classes if args.reference_classes is None else args.reference_classes
-    if not 1 <= n_ref <= args.classes:
-        parser.error(f"--reference-classes must be in [1, {args.classes}], got {n_ref}")
-    torch.set_num_threads(args.threads)
-    xtr, ytr, xte, yte = make_features(args.train, args.test, args.dim, args.classes)
-    print(
-        f"features: train {xtr.shape}, test {xte.shape}, {args.classes} classes, {len(COSTS)} costs, "
-        f"{args.threads} threads"
-    )
+    print(f"{len(COSTS)} costs, 3-fold CV, {args.threads} threads; load average {os.getloadavg()}", flush=True)
+    results = []
+    if args.coco:
+        r = cell(COCO["rows"], COCO["dim"], COCO["classes"], args.threads, args.device, True, args.seed)
+        results.append(r)
+        print_row(r)
+    elif args.source == "trunk":
+        from svm_trunk_features import trunk_features
 
-    start = time.perf_counter()
-    fast_map, fast_ap, fast_best = protocol_fast(xtr, ytr, xte, yte, args.device)
-    fast_time = time.perf_counter() - start
-    print(
-        f"fast solver ({args.device}): mAP {100 * fast_map:.2f} over all {args.classes} classes, "
-        f"time {fast_time:.1f} s (all {args.classes} classes, measured)"
-    )
-    if args.skip_sklearn:
-        return
-    start = time.perf_counter()
-    _, ref_ap, ref_best = protocol_sklearn(xtr, ytr[:, :n_ref], xte, yte[:, :n_ref], args.threads)
-    ref_measured = time.perf_counter() - start
-    ref_time = ref_measured * args.classes / n_ref
-    fast_sub, ref_sub = float(fast_ap[:n_ref].mean()), float(ref_ap.mean())
-    if n_ref == args.classes:
-        print(f"sklearn LinearSVC (n_jobs={args.threads}): mAP {100 * ref_sub:.2f}  time {ref_time:.1f} s (measured)")
+        print("| trunk features: train x dims | ours (s) | sklearn (s) | ratio | mAP | mAP diff | costs | peak GB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for rows in args.rows:
+            for weights in [None] + ([args.jigsaw] if args.jigsaw else []):
+                arrays, name = trunk_features(rows, rows, weights, args.layer, args.cache)
+                label = f"{name}: {rows:,} x {arrays['train_features'].shape[1]:,}"
+                r = compare(arrays, label, args.threads, args.device, args.skip_sklearn)
+                results.append(r)
+                print_row(r)
     else:
-        print(
-            f"sklearn LinearSVC (n_jobs={args.threads}) on the first {n_ref} of {args.classes} classes: "
-            f"time {ref_measured:.1f} s measured, extrapolated linearly x{args.classes}/{n_ref} to "
-            f"{ref_time:.1f} s for all {args.classes} classes (per-class fits are independent)"
-        )
-    print(
-        f"mAP over the first {n_ref} classes: fast {100 * fast_sub:.2f}, sklearn {100 * ref_sub:.2f}, "
-        f"difference (fast - sklearn) {100 * (fast_sub - ref_sub):+.3f} points; "
-        f"max per-class AP difference {100 * np.abs(fast_ap[:n_ref] - ref_ap).max():.3f}; "
-        f"same cost chosen for {int((fast_best[:n_ref] == ref_best).sum())}/{n_ref} classes"
-    )
-    extrapolated = " (sklearn time extrapolated)" if n_ref < args.classes else ""
-    print(f"speed-up (sklearn time / fast time): {ref_time / fast_time:.1f}x{extrapolated}")
+        print("| train rows x dims | ours (s) | sklearn (s) | ratio | mAP | mAP diff | costs | peak GB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for rows in args.rows:
+            for dim in args.dims:
+                r = cell(rows, dim, args.classes, args.threads, args.device, args.skip_sklearn, args.seed)
+                results.append(r)
+                print_row(r)
+    print(f"load average {os.getloadavg()}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

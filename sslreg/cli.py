@@ -280,10 +280,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """sslreg run FILE: validate, pretrain, evaluate; resumes an interrupted run, skips a finished one."""
     plan = _load_plan(args)
-    from sslreg.plugins import get_registry
+    from sslreg.plugins import get_plugins, get_registry
     from sslreg.runner import run_plan
 
+    show_progress(["sslreg", *(info.module.split(".")[0] for info in get_plugins().plugins if info.status == "ok")])
     return run_plan(plan, get_registry())
+
+
+def show_progress(loggers: Sequence[str]) -> None:
+    """Print the INFO lines of these loggers (sslreg's and the plugins': evaluators' progress) on stdout, once."""
+    import logging
+
+    for name in dict.fromkeys(loggers):
+        logger = logging.getLogger(name)
+        if any(getattr(handler, "_sslreg_progress", False) for handler in logger.handlers):
+            continue
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler._sslreg_progress = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -27,7 +27,17 @@ from sslreg import (
     extract_features,
 )
 from sslreg_svm import metrics, solver
-from sslreg_svm.common import SVMEvalConfig, device_of, load_splits, normalize, train
+from sslreg_svm.common import (
+    SVMEvalConfig,
+    check_features,
+    degenerate_classes,
+    device_of,
+    excluded_message,
+    load_splits,
+    normalize,
+    train,
+    warn,
+)
 
 #: The paper's k for VOC07 (multi-label) and for Places205 (class labels).
 SHOTS = (1, 2, 4, 8, 16, 32, 64, 96)
@@ -106,11 +116,13 @@ def top1_per_cost(solution: solver.SVMSolution, test_features: np.ndarray, test_
 
 @dataclass
 class LowShotOutcome:
-    """Test score (mAP or top-1, as a fraction) per (draw, shot, cost) of one layer."""
+    """Test score (mAP or top-1, as a fraction) per (draw, shot, cost) of one layer; multi-label classes in
+    ``excluded`` (index -> why) are not in the mAP."""
 
     shots: list[int]
     costs: list[float]
     score_per_cost: np.ndarray  # (samples, shots, costs)
+    excluded: dict[int, str] = field(default_factory=dict)
 
     def best(self, shot_index: int) -> tuple[int, np.ndarray]:
         """The reference's aggregate: the cost with the best mean over draws, and the draws' score at that cost.
@@ -139,20 +151,26 @@ def run_low_shot(
 ) -> LowShotOutcome:
     """Multi-label (VOC07) low-shot: test mAP of every cost on every (draw, k).
 
-    Draw d of shot k depends only on (seed, d, k), so layers share draws.
+    Draw d of shot k depends only on (seed, d, k), so layers share draws. Classes without a positive or an absent
+    image to draw, or without a positive at test, are left out of the mean (``LowShotOutcome.excluded``); a
+    UserError when none is left.
     """
     costs, device = [float(cost) for cost in costs], torch.device(device)
+    excluded = degenerate_classes(train_labels, test_labels, difficult_is_negative=False)
+    keep = np.array([j for j in range(np.asarray(train_labels).shape[1]) if j not in excluded])
+    if len(keep) == 0:
+        raise UserError("no class can be scored: " + "; ".join(f"class {j}: {r}" for j, r in excluded.items()))
     X, X_test = normalize(train_features), normalize(test_features)
-    test_labels = np.asarray(test_labels)
+    test_labels = np.asarray(test_labels)[:, keep]
     result = np.zeros((samples, len(shots), len(costs)))
     for sample in range(samples):
         for shot_index, k in enumerate(shots):
-            draw = draw_low_shot(train_labels, k, np.random.default_rng((seed, sample, k)))
+            draw = draw_low_shot(train_labels, k, np.random.default_rng((seed, sample, k)))[:, keep]
             solution = train(X, draw, costs, solver_kind, pos_weight, device)
             scores = solution.decision(X_test).double().cpu().numpy()
             for cost_index in range(len(costs)):
                 result[sample, shot_index, cost_index] = metrics.mean_ap(scores[:, :, cost_index], test_labels)[0]
-    return LowShotOutcome(list(shots), costs, result)
+    return LowShotOutcome(list(shots), costs, result, excluded)
 
 
 def run_class_low_shot(
@@ -224,6 +242,8 @@ def load_class_split(
         num_workers=config.num_workers,
         cache_dir=context.cache_dir,
     )
+    for layer, array in features.features.items():
+        check_features(array, f"low_shot: {what} data {dataset.name!r}, layer {layer}: features")
     names = list(features.class_names or dataset.class_names)
     labels = np.asarray(features.targets if features.targets is not None else [])
     if labels.ndim != 1 or not len(labels) or not np.issubdtype(labels.dtype, np.integer):
@@ -273,7 +293,11 @@ class LowShot(Evaluator):
             )
             for layer in train_split.features.features
         }
-        return self._results(outcomes, "mAP", lambda k: shortfalls(train_split.labels, k, train_split.class_names), {})
+        excluded = {train_split.class_names[j]: why for j, why in next(iter(outcomes.values())).excluded.items()}
+        if excluded:
+            warn(f"low_shot: {excluded_message(excluded, 'the mAP')}")
+        short = lambda k: shortfalls(train_split.labels, k, train_split.class_names)
+        return self._results(outcomes, "mAP", short, {"excluded_classes": excluded})
 
     def _class_labels(self, backbone: Backbone, context: EvalContext, train_data: DatasetSource) -> list[EvalResult]:
         config = self.config

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from sslreg import Backbone, EvalContext, EvalResult, Evaluator, LayerScore
+from sslreg import Backbone, EvalContext, EvalResult, Evaluator, LayerScore, UserError
 from sslreg_svm import metrics, solver
-from sslreg_svm.common import SVMEvalConfig, cross_validate, device_of, load_splits, normalize, train, training_labels
+from sslreg_svm.common import (
+    SVMEvalConfig,
+    cross_validate_and_refit,
+    degenerate_classes,
+    device_of,
+    excluded_message,
+    load_splits,
+    normalize,
+    training_labels,
+    warn,
+)
 
 
 @dataclass
 class SVMOutcome:
-    """One layer's result: mAP, AP per class, the cost each class chose and the CV AP per (class, cost)."""
+    """One layer's result: mAP, AP per class, the cost each class chose and the CV AP per (class, cost).
+
+    Classes in ``excluded`` (index -> reason: no positive or negative in train, no positive in test) have NaN AP
+    and are left out of the mean; those that could not be trained also have NaN cost and CV AP.
+    """
 
     mean_ap: float
     per_class_ap: np.ndarray
     chosen_costs: np.ndarray
     cv_ap: np.ndarray
+    excluded: dict[int, str] = field(default_factory=dict)
 
 
 def run_voc07_svm(
@@ -40,19 +55,36 @@ def run_voc07_svm(
     """The reference protocol on ready features; labels in the devkit convention (1, -1, 0 = difficult).
 
     Training: difficult counts as negative; per class the cost with the best mean CV AP is refit on all of
-    train. Test: images difficult for a class are left out of that class's AP.
+    train. Test: images difficult for a class are left out of that class's AP. Classes that cannot be scored
+    are left out (``SVMOutcome.excluded``); a UserError when none is left.
     """
     costs, device = [float(cost) for cost in costs], torch.device(device)
-    X, Y = normalize(train_features), training_labels(train_labels)
-    cv_ap = cross_validate(X, Y, costs, solver_kind, folds, pos_weight, device)
-    best = np.asarray(solver.select_costs(cv_ap, costs))
-    refit = sorted(set(best.tolist()))  # fits are independent per (class, cost): fit only the chosen costs
-    solution = train(X, Y, [costs[index] for index in refit], solver_kind, pos_weight, device)
-    scores = solution.decision(normalize(test_features))
-    column = np.searchsorted(refit, best)
-    chosen = scores[:, np.arange(len(best)), torch.as_tensor(column)].double().cpu().numpy()
-    mean_ap, per_class = metrics.mean_ap(chosen, np.asarray(test_labels))
-    return SVMOutcome(float(mean_ap), np.asarray(per_class), np.asarray(costs)[best], np.asarray(cv_ap))
+    n_classes = np.asarray(train_labels).shape[1]
+    excluded = degenerate_classes(train_labels, test_labels)
+    if len(excluded) == n_classes:
+        raise UserError("no class can be scored: " + "; ".join(f"class {j}: {r}" for j, r in excluded.items()))
+    trainable = np.array([j for j in range(n_classes) if not excluded.get(j, "").endswith("train")])
+    X = normalize(train_features)
+    Y = training_labels(np.asarray(train_labels)[:, trainable])
+    # fits are independent per (class, cost): refit each class at its chosen cost only
+    cv_part, solution = cross_validate_and_refit(X, Y, costs, solver_kind, folds, pos_weight, device)
+    del X
+    best = np.asarray(solver.select_costs(cv_part, costs))
+    scores = np.full((len(test_features), n_classes), np.nan)
+    scores[:, trainable] = solution.decision(normalize(test_features))[:, :, 0].double().cpu().numpy()
+    cv_ap = np.full((n_classes, len(costs)), np.nan)
+    cv_ap[trainable] = cv_part
+    chosen = np.full(n_classes, np.nan)
+    chosen[trainable] = np.asarray(costs)[best]
+    scored = [j for j in range(n_classes) if j not in excluded]
+    per_class = np.full(n_classes, np.nan)
+    mean_ap, per_class[scored] = metrics.mean_ap(scores[:, scored], np.asarray(test_labels)[:, scored])
+    return SVMOutcome(float(mean_ap), per_class, chosen, cv_ap, excluded)
+
+
+def finite_or_none(values: np.ndarray) -> list[float | None]:
+    """Values as floats, None where NaN (JSON has no NaN)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
 
 
 class VOC07SVMConfig(SVMEvalConfig):
@@ -72,8 +104,9 @@ class VOC07SVM(Evaluator):
         config = self.config
         train_split, test_split = load_splits(backbone, context, config)
         layers: dict[str, LayerScore] = {}
-        per_class: dict[str, dict[str, float]] = {}
-        chosen: dict[str, dict[str, float]] = {}
+        per_class: dict[str, dict[str, float | None]] = {}
+        chosen: dict[str, dict[str, float | None]] = {}
+        excluded: dict[str, str] = {}
         for layer in train_split.features.features:
             outcome = run_voc07_svm(
                 train_split.features.features[layer],
@@ -87,8 +120,11 @@ class VOC07SVM(Evaluator):
                 device=device_of(config, context),
             )
             layers[layer] = LayerScore(mean=100.0 * outcome.mean_ap)
-            per_class[layer] = dict(zip(train_split.class_names, (100.0 * outcome.per_class_ap).tolist()))
-            chosen[layer] = dict(zip(train_split.class_names, outcome.chosen_costs.tolist()))
+            per_class[layer] = dict(zip(train_split.class_names, finite_or_none(100.0 * outcome.per_class_ap)))
+            chosen[layer] = dict(zip(train_split.class_names, finite_or_none(outcome.chosen_costs)))
+            excluded = {train_split.class_names[j]: reason for j, reason in outcome.excluded.items()}
+        if excluded:  # the same classes on every layer: one warning
+            warn(f"voc07_svm: {excluded_message(excluded, 'the mAP')}")
         details = {
             "per_class_ap": per_class,
             "chosen_costs": chosen,
@@ -96,5 +132,6 @@ class VOC07SVM(Evaluator):
             "test_images": len(test_split.labels),
             "skipped_images": train_split.features.skipped + test_split.features.skipped,
             "solver": config.solver,
+            "excluded_classes": excluded,
         }
         return [EvalResult(evaluator=self.name, metric="VOC07 SVM mAP", layers=layers, details=details)]

@@ -37,8 +37,13 @@ class CountingTrunk(TinyBackbone):
         return super().forward(x, layers)
 
 
-def make_voc(root: Path, trainval: int = 12, test: int = 12, seed: int = 0) -> Path:
-    """Write a VOC2007 layout: each present class draws its own colour patch in its own grid cell over noise."""
+def make_voc(
+    root: Path, trainval: int = 12, test: int = 12, seed: int = 0, absent_in_test: tuple[str, ...] = ()
+) -> Path:
+    """Write a VOC2007 layout: each present class draws its own colour patch in its own grid cell over noise.
+
+    Classes in ``absent_in_test`` never appear in the test split.
+    """
     rng = np.random.default_rng(seed)
     images, main = root / "VOC2007" / "JPEGImages", root / "VOC2007" / "ImageSets" / "Main"
     images.mkdir(parents=True)
@@ -50,6 +55,8 @@ def make_voc(root: Path, trainval: int = 12, test: int = 12, seed: int = 0) -> P
         for column, cls in enumerate(CLASSES):
             present = (index + column) % 2 == 0 or rng.random() < 0.2
             label = 1 if present else (0 if rng.random() < 0.15 else -1)
+            if split == "test" and cls in absent_in_test:
+                present, label = False, -1
             if present:
                 y, x = 10 * (column // 5) + 1, 10 * (column % 5) + 1
                 image[y : y + 8, x : x + 8] = PALETTE[column]
@@ -59,6 +66,34 @@ def make_voc(root: Path, trainval: int = 12, test: int = 12, seed: int = 0) -> P
         for split, rows in splits.items():
             (main / f"{cls}_{split}.txt").write_text("\n".join(rows) + "\n")
     return root
+
+
+class NaNTrunk(CountingTrunk):
+    """The tiny trunk with a NaN in the l2 features of every fourth image of a batch (a diverged layer)."""
+
+    def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        out = super().forward(x, layers)
+        if "l2" in out:
+            out["l2"] = out["l2"].clone()
+            out["l2"][::4, 0, 0, 0] = float("nan")
+        return out
+
+
+@pytest.fixture
+def nan_trunk() -> NaNTrunk:
+    return NaNTrunk(BackboneConfig(name="tiny", seed=0)).freeze()
+
+
+@pytest.fixture
+def voc_data_without(tmp_path: Path) -> Callable[..., dict[str, dict[str, str]]]:
+    """``voc_data_without(*classes)``: data options of a VOC folder where those classes never appear at test."""
+
+    def data(*classes: str) -> dict[str, dict[str, str]]:
+        root = make_voc(tmp_path / ("voc_without_" + "_".join(classes)), absent_in_test=classes)
+        return {split: {"name": "voc07", "root": str(root), "split": name}
+                for split, name in (("train", "trainval"), ("test", "test"))}  # fmt: skip
+
+    return data
 
 
 @pytest.fixture

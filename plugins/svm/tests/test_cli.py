@@ -11,6 +11,11 @@ import pytest
 from sslreg.cli import main
 
 
+def _own(err: str) -> str:
+    """stderr without the warnings of other installed plugins that fail to load (not this plugin's output)."""
+    return "".join(line for line in err.splitlines(keepends=True) if not line.startswith("sslreg: warning: plugin "))
+
+
 def _features(path: Path, **override: np.ndarray) -> Path:
     rng = np.random.default_rng(0)
     labels = np.where(rng.random((90, 3)) < 0.4, 1, -1).astype(np.int8)
@@ -49,7 +54,9 @@ def test_table_output_matches_json(tmp_path: Path, capsys: pytest.CaptureFixture
     "override, message",
     [
         ({"test_labels": None}, "missing key(s) ['test_labels']"),
-        ({"train_features": np.zeros(60)}, "train_features must be a numeric (N, D) matrix"),
+        ({"train_features": np.zeros(60)}, "train_features must be a real (N, D) matrix"),
+        ({"train_features": np.zeros((0, 10)), "train_labels": np.zeros((0, 3))}, "train_features is empty"),
+        ({"train_features": np.zeros((60, 0)), "test_features": np.zeros((30, 0))}, "train_features is empty"),
         ({"train_labels": np.full((60, 3), 2)}, "train_labels: labels must be 1"),
         ({"test_labels": np.ones((5, 3))}, "test_labels has 5 rows"),
         ({"test_features": np.zeros((30, 4))}, "differ in dimension"),
@@ -63,7 +70,8 @@ def test_bad_files_exit_2_with_one_line(
     path = _features(tmp_path / "f.npz", **override)
     assert main(["evaluate", "voc07_svm", "--features", str(path)]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and message in captured.err and captured.err.count("\n") == 1
+    err = _own(captured.err)
+    assert captured.out == "" and message in err and err.count("\n") == 1
 
 
 def test_missing_or_unreadable_file_and_bad_options_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,3 +87,73 @@ def test_missing_or_unreadable_file_and_bad_options_exit_2(tmp_path: Path, capsy
     assert "--folds must be at least 2" in capsys.readouterr().err
     assert main(["evaluate", "voc07_svm", "--features", str(path), "--device", "gpu0"]) == 2
     assert "'gpu0' is not a torch device" in capsys.readouterr().err
+
+
+def _strict_json(text: str) -> dict:
+    """json.loads that refuses NaN and Infinity (not JSON)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "split, value, counts, position",
+    [("train", np.nan, "1 non-finite values (1 NaN, 0 inf)", "row 3, column 2"),
+     ("test", np.inf, "2 non-finite values (0 NaN, 2 inf)", "row 0, column 5")],
+)  # fmt: skip
+def test_non_finite_features_are_refused_with_counts_and_position(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str, value: float, counts: str, position: str
+) -> None:
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(60 if split == "train" else 30, 10))
+    if split == "train":
+        features[3, 2] = value
+    else:
+        features[0, 5] = features[7, 1] = value
+    path = _features(tmp_path / "f.npz", **{f"{split}_features": features})
+    assert main(["evaluate", "voc07_svm", "--features", str(path), "--json"]) == 2
+    captured = capsys.readouterr()
+    err = _own(captured.err)
+    assert captured.out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert f"f.npz: {split}_features has {counts}, the first at {position}" in err
+
+
+def test_degenerate_classes_are_reported_and_left_out_of_the_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(2)
+    train_labels = np.where(rng.random((60, 4)) < 0.4, 1, -1).astype(np.int8)
+    test_labels = np.where(rng.random((30, 4)) < 0.4, 1, -1).astype(np.int8)
+    train_labels[:, 1] = -1  # no positive to train on
+    train_labels[:, 2] = 1  # no negative to train on
+    test_labels[:, 3] = np.where(test_labels[:, 3] == 1, 0, -1)  # positives only 'difficult': nothing to rank
+    features = np.concatenate([train_labels, test_labels]) @ np.eye(4, 10) + rng.normal(size=(90, 10)) * 0.3
+    path = _features(
+        tmp_path / "f.npz", train_features=features[:60], train_labels=train_labels, test_features=features[60:],
+        test_labels=test_labels, class_names=np.array(["cat", "dog", "car", "cow"]),
+    )  # fmt: skip
+    assert main(["evaluate", "voc07_svm", "--features", str(path), "--json", "--costs", "0.1", "1"]) == 0
+    captured = capsys.readouterr()
+    err = _own(captured.err)
+    out = _strict_json(captured.out)
+    assert out["per_class_ap"]["dog"] is None and out["per_class_ap"]["car"] is None
+    assert out["per_class_ap"]["cow"] is None and out["chosen_costs"]["cow"] in (0.1, 1.0)  # trained, not scored
+    assert out["chosen_costs"]["dog"] is None and out["mAP"] == pytest.approx(out["per_class_ap"]["cat"])
+    assert out["excluded_classes"] == {
+        "dog": "no positive in train", "car": "no negative in train", "cow": "no positive in test"
+    }  # fmt: skip
+    assert err.count("\n") == 1
+    assert "warning: " in err and "3 classes left out of the mAP: dog (no positive in train)" in err
+    assert main(["evaluate", "voc07_svm", "--features", str(path), "--costs", "0.1", "1"]) == 0
+    assert "-" in capsys.readouterr().out  # the table marks what has no AP
+
+
+def test_no_class_left_to_score_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    labels = -np.ones((60, 3), dtype=np.int8)
+    path = _features(tmp_path / "f.npz", train_labels=labels)
+    assert main(["evaluate", "voc07_svm", "--features", str(path)]) == 2
+    captured = capsys.readouterr()
+    err = _own(captured.err)
+    assert "no class can be scored" in err and err.count("\n") == 1

@@ -77,3 +77,16 @@ def test_low_shot_config_is_checked() -> None:
         LowShot.Config(name="low_shot", shots=[0])
     with pytest.raises(ValueError):
         LowShot.Config(name="low_shot", samples=0)
+
+
+def test_classes_without_positives_are_left_out_of_the_mean() -> None:
+    train_x, train_y = synthetic(300, seed=4)
+    test_x, test_y = synthetic(120, seed=5)
+    train_y[:, 2] = -1  # nothing to draw a positive from
+    outcome = run_low_shot(train_x, train_y, test_x, test_y, shots=[2], samples=1, costs=[0.1])
+    assert outcome.excluded == {2: "no positive in train"}
+    kept = run_low_shot(train_x[:, :], train_y[:, :2], test_x, test_y[:, :2], shots=[2], samples=1, costs=[0.1])
+    assert np.isfinite(outcome.score_per_cost).all() and 0 < outcome.score_per_cost[0, 0, 0] <= 1
+    assert kept.excluded == {}
+    with pytest.raises(ValueError, match="no class can be scored"):
+        run_low_shot(train_x, -np.ones_like(train_y), test_x, test_y, shots=[1], samples=1, costs=[0.1])

@@ -7,14 +7,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sslreg_svm.common import l2_normalize
+from sslreg_svm.metrics import average_precision
 from sslreg_svm.reference import cross_validate_sklearn, train_svms_sklearn
 from sslreg_svm.solver import (
     COSTS,
     SVMSolution,
-    average_precision,
     cross_validate,
     cross_validate_and_train,
-    l2_normalize,
     select_costs,
     train_svms,
 )
@@ -179,13 +179,18 @@ def test_cross_validate_and_train_equals_the_separate_calls() -> None:
 @pytest.mark.parametrize("batched_cg", [True, False])
 def test_both_newton_modes_match_liblinear_along_the_path(batched_cg: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batched-CG Newton steps and per-class Cholesky ones both reach an objective no worse than LinearSVC's."""
-    import sslreg_svm.solver as solver_module
+    import sslreg_svm.newton as newton_module
 
-    monkeypatch.setattr(solver_module, "_cg_pays_off", lambda *args: batched_cg)
+    monkeypatch.setattr(
+        newton_module,
+        "use_cholesky",
+        lambda problem, cost, sizes: torch.full_like(sizes, not batched_cg, dtype=torch.bool),
+    )
     X, Y = _data(n=80, dim=20, n_classes=3, seed=6)
     Y[::6, 2] = 0  # an ignored sample per six for one class (masked rows in the batched systems)
     costs = (1e-3, 0.0625, 1.0, 100.0)
     ours = train_svms(X, Y, costs=costs)
+    assert int(ours.n_iter.max()) > 0  # some cost was solved by Newton steps, not as a ridge regression
     ref = train_svms_sklearn(X, Y, costs=costs)
     for j in range(Y.shape[1]):
         for k, cost in enumerate(costs):
@@ -198,61 +203,99 @@ def test_both_newton_modes_match_liblinear_along_the_path(batched_cg: bool, monk
         np.testing.assert_allclose(cv, cross_validate_sklearn(X, Y, costs), atol=1e-3)
 
 
-@pytest.mark.parametrize("mixed_precision", [False, True])
-def test_all_active_step_solves_the_weighted_ridge_system(
-    mixed_precision: bool,
-) -> None:
-    """The preconditioned CG step equals a dense solve of (K_AA + diag(1 / (2 C cw_A))) beta_A = y_A."""
-    from sslreg_svm.solver import _pcg_all_active, _top_eigenpairs
+def _problem(n: int, dim: int, seed: int, ignored_every: int = 0):
+    from sslreg_svm.newton import KernelProblem
 
-    X, Y = _data(n=50, dim=10, n_classes=2, seed=7)
-    K = torch.from_numpy(X @ X.T + 1.0)
-    y = torch.from_numpy(Y).double()
-    cw = torch.where(y > 0, 2.0, 1.0)
-    cw[::4, 1] = 0.0
-    lam, U = _top_eigenpairs(K, 8)
-    K32 = K.float() if mixed_precision else None  # float32 products refined to float64 accuracy
-    beta, done, _ = _pcg_all_active(K, lam, U, cw, y, 0.5, torch.zeros_like(y), 500, K32)
+    X, Y = _data(n=n, dim=dim, n_classes=2, seed=seed)
+    Y = torch.from_numpy(Y)
+    if ignored_every:
+        Y[::ignored_every, 1] = 0
+    return KernelProblem.build(torch.from_numpy(X @ X.T + 1.0), Y, 2.0)
+
+
+def _dense_solution(problem, j: int, cost: float, s: torch.Tensor) -> torch.Tensor:
+    a = (s[:, j] > 0).nonzero().squeeze(1)
+    system = problem.K[a][:, a] + torch.diag(1.0 / (2 * cost * s[a, j]))
+    out = torch.zeros(problem.n, dtype=torch.float64)
+    out[a] = torch.linalg.solve(system, problem.y[a, j])
+    return out
+
+
+@pytest.mark.parametrize("cost", [1e-4, 0.5, 8.0])
+def test_cg_step_solves_the_active_system(cost: float) -> None:
+    """The batched mixed-precision CG solves (K_AA + diag(1 / (2 C c_A))) beta_A = y_A to float64 accuracy."""
+    from sslreg_svm.newton import cg_targets
+
+    problem = _problem(50, 10, seed=7, ignored_every=4)
+    s = problem.cw.clone()
+    s[::3, 0] = 0.0  # inactive rows
+    cols = torch.arange(2)
+    beta, done = cg_targets(problem, cols, cost, s, torch.zeros_like(s), torch.zeros(2, dtype=torch.bool))
     assert bool(done.all())
     for j in range(2):
-        a = (cw[:, j] > 0).nonzero().squeeze(1)
-        system = K[a][:, a] + torch.diag(1.0 / (2 * 0.5 * cw[a, j]))
-        expected = torch.linalg.solve(system, y[a, j])
-        assert torch.allclose(beta[a, j], expected, atol=1e-9)
-        assert bool((beta[cw[:, j] == 0, j] == 0).all())
+        assert torch.allclose(beta[:, j], _dense_solution(problem, j, cost, s), atol=1e-9, rtol=1e-9)
 
 
 def test_loose_columns_stop_after_one_float32_round() -> None:
     """A loose column is solved to float32 accuracy only, a tight one beside it to float64 accuracy."""
-    from sslreg_svm.solver import _pcg_all_active, _top_eigenpairs
+    from sslreg_svm.newton import cg_targets
 
-    X, Y = _data(n=60, dim=12, n_classes=2, seed=8)
-    K = torch.from_numpy(X @ X.T + 1.0)
-    y = torch.from_numpy(Y).double()
-    cw = torch.where(y > 0, 2.0, 1.0)
-    lam, U = _top_eigenpairs(K, 8)
-    loose = torch.tensor([True, False])
-    beta, done, _ = _pcg_all_active(K, lam, U, cw, y, 4.0, torch.zeros_like(y), 500, K.float(), loose=loose)
+    problem = _problem(60, 12, seed=8)
+    s, cols = problem.cw.clone(), torch.arange(2)
+    beta, done = cg_targets(problem, cols, 4.0, s, torch.zeros_like(s), torch.tensor([True, False]))
     assert bool(done.all())
     errors = []
     for j in range(2):
-        system = K + torch.diag(1.0 / (2 * 4.0 * cw[:, j]))
-        expected = torch.linalg.solve(system, y[:, j])
+        expected = _dense_solution(problem, j, 4.0, s)
         errors.append(float((beta[:, j] - expected).norm() / expected.norm()))
     # float32 accuracy: good enough for a Newton step that is not the last, and not refined further
     assert 1e-9 < errors[0] < 1e-4
     assert errors[1] < 1e-9
-    only_loose, done, _ = _pcg_all_active(
-        K,
-        lam,
-        U,
-        cw,
-        y,
-        4.0,
-        torch.zeros_like(y),
-        500,
-        K.float(),
-        loose=torch.tensor([True, True]),
-    )
-    assert bool(done.all())
-    assert torch.allclose(only_loose[:, 0], beta[:, 0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_cholesky_steps_solve_the_active_systems(exact: bool) -> None:
+    """Padded batches of float32 Cholesky factorisations: each column's own active system, refined with float64
+    residuals to float64 accuracy for an exact problem (else to float32 accuracy), and the targets' K products."""
+    from sslreg_svm.newton import cholesky_targets
+
+    problem = _problem(70, 16, seed=9, ignored_every=5)
+    problem.exact = exact
+    s = problem.cw.clone()
+    s[(problem.y[:, 1] * torch.linspace(-1, 1, 70, dtype=torch.float64)) > 0.3, 1] = 0.0  # inactive rows
+    s[::2, 0] = 0.0  # active sets of different sizes in one padded batch
+    for cost in (2.0, 300.0):  # 300: float32 factors alone are far from float64 accuracy
+        target, f_target = cholesky_targets(problem, torch.arange(2), cost, s > 0)
+        assert torch.allclose(f_target, problem.K @ target, rtol=1e-12, atol=1e-12)
+        for j in range(2):
+            expected = _dense_solution(problem, j, cost, s)
+            error = float((target[:, j] - expected).norm() / expected.norm())
+            assert error < (1e-9 if exact else 1e-4)
+            assert bool((target[s[:, j] == 0, j] == 0).all())
+
+
+def test_line_search_finds_the_minimum_along_the_direction() -> None:
+    from sslreg_svm.newton import line_search
+
+    rng = np.random.default_rng(10)
+    n, J = 40, 3
+    K = torch.from_numpy(_data(n=n, dim=8, seed=11)[0] @ _data(n=n, dim=8, seed=11)[0].T + 1.0)
+    y = torch.from_numpy(np.where(rng.random((n, J)) < 0.4, 1.0, -1.0))
+    ccw = torch.where(y > 0, 2.0, 1.0) * 0.7
+    beta, d = torch.from_numpy(rng.normal(size=(n, J))) * 0.1, torch.from_numpy(rng.normal(size=(n, J)))
+    f = K @ beta
+    slack = (1 - y * f).clamp_min(0)
+    d[:, 0] = -(beta[:, 0] - 2 * ccw[:, 0] * slack[:, 0] * y[:, 0])  # the negative gradient: a descent direction
+    df = K @ d
+
+    def objective(t: float, j: int) -> float:
+        b = beta[:, j] + t * d[:, j]
+        slack = (1 - y[:, j] * (K @ b)).clamp_min(0)
+        return float(0.5 * b @ K @ b + (ccw[:, j] * slack**2).sum())
+
+    t = line_search(f, d, df, y, ccw)
+    for j in range(J):
+        grid = np.linspace(0, 3, 3001)
+        values = [objective(float(g), j) for g in grid]
+        assert objective(float(t[j]), j) <= min(values) * (1 + 1e-12)
+    assert float(t[0]) > 0

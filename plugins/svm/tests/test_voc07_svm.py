@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sslreg_svm.common import training_labels
+from sslreg_svm.low_shot import LowShot
 from sslreg_svm.voc07_svm import VOC07SVM, run_voc07_svm
 
+from sslreg import UserError
 from sslreg.plugins import get_registry
 
 COSTS = [0.01, 0.1, 1.0, 10.0]
@@ -67,3 +71,45 @@ def test_end_to_end_on_voc_folder(trunk, context, voc_data) -> None:
     [again] = VOC07SVM(config).evaluate(trunk, context)
     assert trunk.calls == calls  # both splits came from the feature cache: no forward pass
     assert again.layers == result.layers and again.details == result.details
+
+
+@pytest.mark.parametrize("evaluator", [VOC07SVM, LowShot])
+def test_non_finite_extracted_features_are_one_line_user_errors(evaluator, nan_trunk, context, voc_data) -> None:
+    options = {"shots": [1], "samples": 1} if evaluator is LowShot else {}
+    config = evaluator.Config(name=evaluator.name, **voc_data, image_size=32, costs=[0.1], batch_size=8, **options)
+    with pytest.raises(UserError) as raised:
+        evaluator(config).evaluate(nan_trunk, context)
+    message = str(raised.value)
+    assert "\n" not in message and "layer l2: features has 3 non-finite values (3 NaN, 0 inf)" in message
+    assert "train data 'voc07'" in message
+
+
+@pytest.mark.parametrize("evaluator", [VOC07SVM, LowShot])
+def test_evaluators_leave_out_classes_without_test_positives(
+    evaluator, trunk, context, voc_data_without, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = voc_data_without("cow", "sheep")
+    options = {"shots": [1], "samples": 1} if evaluator is LowShot else {}
+    config = evaluator.Config(name=evaluator.name, **data, image_size=32, costs=[0.1], batch_size=8, **options)
+    [result, *_] = evaluator(config).evaluate(trunk, context)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{evaluator.name}: 2 classes left out of the mAP: cow (no positive in test)" in err
+    assert result.details["excluded_classes"] == {"cow": "no positive in test", "sheep": "no positive in test"}
+    for score in result.layers.values():
+        assert np.isfinite(score.mean)
+    if evaluator is VOC07SVM:
+        assert result.details["per_class_ap"]["l1"]["cow"] is None
+        json.dumps(result.details, allow_nan=False)  # JSON-safe: null, never NaN
+
+
+def test_run_voc07_svm_leaves_out_untrainable_classes() -> None:
+    rng = np.random.default_rng(3)
+    labels = np.where(rng.random((150, 3)) < 0.4, 1, -1).astype(np.int8)
+    labels[:100, 2] = -1  # class 2: no positive in train
+    features = labels @ np.eye(3, 8) * 2 + rng.normal(size=(150, 8)) * 0.3
+    outcome = run_voc07_svm(features[:100], labels[:100], features[100:], labels[100:], costs=COSTS)
+    assert outcome.excluded == {2: "no positive in train"}
+    assert np.isnan(outcome.per_class_ap[2]) and np.isnan(outcome.chosen_costs[2]) and np.isnan(outcome.cv_ap[2]).all()
+    assert outcome.mean_ap == pytest.approx(outcome.per_class_ap[:2].mean())
+    with pytest.raises(UserError, match="no class can be scored"):
+        run_voc07_svm(features[:100], -np.ones((100, 3)), features[100:], labels[100:], costs=COSTS)

@@ -1,5 +1,6 @@
 """configs/paper: with no data on the machine, `sslreg validate` names every missing root and the variable that
-sets it; on a tiny data tree made here (YFCC-style folder, VOC2007 devkit, trunk weights) every file is OK."""
+sets it; on a tiny data tree made here (YFCC-style folder, VOC2007 devkit, NYUv2, Places205, trunk weights) every
+file is OK."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sslreg.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
-VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "VOC12_ROOT", "NYUV2_ROOT", "TRUNK_WEIGHTS")
+VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "VOC12_ROOT", "NYUV2_ROOT", "PLACES205_ROOT", "TRUNK_WEIGHTS")
 
 
 ANNOTATION = (
@@ -74,6 +75,13 @@ def _tiny_tree(tmp_path: Path) -> dict[str, str]:
     for split, name in (("train", "0001"), ("test", "0002")):
         write_sample(nyu, name, image, normals, np.ones((40, 40), bool))
         write_split(nyu, split, [name])
+    places = tmp_path / "places205"
+    (places / "trainvalsplit_places205").mkdir(parents=True)
+    (places / "images256" / "a" / "abbey").mkdir(parents=True)
+    cv2.imwrite(str(places / "images256" / "a" / "abbey" / "0001.jpg"), image)
+    (places / "trainvalsplit_places205" / "categoryIndex_places205.csv").write_text("/a/abbey 0\n")
+    for split in ("train", "val"):
+        (places / "trainvalsplit_places205" / f"{split}_places205.csv").write_text("a/abbey/0001.jpg 0\n")
     weights = tmp_path / "trunk.pth"
     torch.save(build_trunk(get_registry(), {"name": "resnet50"}, seed=0).state_dict(), weights)
     return {
@@ -81,6 +89,7 @@ def _tiny_tree(tmp_path: Path) -> dict[str, str]:
         "VOC07_ROOT": str(roots["2007"]),
         "VOC12_ROOT": str(roots["2012"]),
         "NYUV2_ROOT": str(nyu),
+        "PLACES205_ROOT": str(places),
         "TRUNK_WEIGHTS": str(weights),
     }
 

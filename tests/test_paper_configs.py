@@ -103,3 +103,39 @@ def test_on_a_tiny_data_tree_every_paper_config_is_ok(tmp_path, monkeypatch, cap
     for config in PAPER:
         assert main(["validate", str(config)]) == 0, (config.name, capsys.readouterr().err)
         assert f"{config}: OK" in capsys.readouterr().out
+
+
+def _evaluator(config: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "configs" / "paper" / config).read_text())["evaluate"][0]
+
+
+@pytest.mark.parametrize(
+    "config, backbone, decay, crop, rgb",
+    [
+        ("places205_linear.yaml", {"name": "resnet50"}, 1e-4, "random_resized", True),
+        ("places205_linear_alexnet.yaml", {"name": "alexnet_jigsaw"}, 5e-4, "random_resized", True),
+        ("places205_linear_colorization.yaml", {"name": "resnet50", "layer4_stride": 1}, 1e-4, "resize_crop", False),
+    ],
+)
+def test_places205_linear_presets_hold_the_reference_recipe(config, backbone, decay, crop, rgb):
+    import yaml
+    from sslreg_linear import LinearProbeConfig
+
+    trunk = yaml.safe_load((ROOT / "configs" / "paper" / config).read_text())["backbone"]
+    assert {key: trunk[key] for key in backbone} == backbone
+    probe = LinearProbeConfig(**_evaluator(config))
+    assert (probe.iterations, probe.batch_size, probe.lr, probe.gamma) == (140000, 256, 0.01, 0.1)
+    assert probe.lr_steps == [40000, 80000, 120000] and probe.batch_norm and probe.weight_decay == decay
+    assert probe.train_crop == crop and probe.image_size is None  # the trunk's 224
+    assert (probe.color_jitter, probe.lighting) == ((0.4, 0.1) if rgb else (0.0, 0.0))
+    assert (probe.train.name, probe.train.split, probe.test.split) == ("places205", "train", "val")
+
+
+def test_places205_low_shot_preset_is_one_vs_rest_top1_at_the_paper_shots():
+    from sslreg_svm.low_shot import CLASS_SHOTS, LowShotConfig
+
+    low_shot = LowShotConfig(**_evaluator("places205_low_shot.yaml"))
+    assert low_shot.shots == list(CLASS_SHOTS) == [1, 2, 4, 8, 16] and low_shot.samples == 5
+    assert (low_shot.train.name, low_shot.train.split, low_shot.test.split) == ("places205", "train", "val")

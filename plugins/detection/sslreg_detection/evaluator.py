@@ -206,10 +206,9 @@ class DetectionRun:
     world_size: int = 1
 
     def say(self, line: str) -> None:
-        """A progress line on the terminal (rank 0) and in the log."""
-        logger.info(line)
+        """A progress line (rank 0): ``sslreg run`` shows the plugins' INFO lines on the terminal and in the log."""
         if self.rank == 0:
-            print(line, flush=True)
+            logger.info(line)
 
     def all_have(self, flag: bool) -> bool:
         """``flag`` on every rank (one tiny all-reduce under DDP, so that no rank steps alone)."""

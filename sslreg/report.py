@@ -424,6 +424,7 @@ def print_results(reports: Sequence[RunReport], title: str = "results", by_point
     """The summary table on the terminal (rich), then the per-metric tables when there are several metrics."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(width=None if console_is_tty() else 200)
     identity = _by_point(reports) if by_point else _by_run("run")
@@ -431,14 +432,15 @@ def print_results(reports: Sequence[RunReport], title: str = "results", by_point
 
     def show(name: str, keys: Sequence[Key], headers: Sequence[str]) -> None:
         header, lines = _grid(reports, identity, keys)
-        table = Table(title=name, title_justify="left")
+        # Text, not markup: run labels and folders such as '[/data/run]' are shown as they are.
+        table = Table(title=Text(name), title_justify="left")
         for column in header:
-            table.add_column(column)
+            table.add_column(Text(column))
         for column in headers:
-            table.add_column(column, justify="right")
+            table.add_column(Text(column), justify="right")
         for line in lines:
             style = "dim" if line[len(header) - 1] in (RANDOM_DIFFERENCE, PAPER_DIFFERENCE) else None
-            table.add_row(*line, style=style)
+            table.add_row(*(Text(cell) for cell in line), style=style)
         console.print(table)
 
     show(title, [c.key for c in found], [c.header for c in found])

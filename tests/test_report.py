@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -272,6 +273,14 @@ def test_report_merges_runs_into_one_table_with_their_provenance(finished, tmp_p
     assert main(["report", str(finished), "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry["label"] == "rotation memory" and entry["provenance"]["software"]["sslreg"] == "0.1.0"
+
+
+def test_report_shows_runs_of_the_same_name_by_folder_as_plain_text(finished, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    assert main(["report", str(finished), str(copy)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert f"rotation memory [{finished}]" in out and f"rotation memory [{copy}]" in out, out
 
 
 def test_report_of_a_folder_without_results_is_one_line(tmp_path, capsys):

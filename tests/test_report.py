@@ -122,6 +122,7 @@ def test_results_files_carry_the_provenance(finished):
     assert provenance["data"]["pretrain: memory"]["options"]["size"] == 32
     assert set(provenance["stages"]) == {"pretrain", "evaluate centroid", "random init: evaluate centroid"}
     assert all(stage["seconds"] >= 0 and stage["finished"] for stage in provenance["stages"].values())
+    assert all(stage["git"] == provenance["git"] for stage in provenance["stages"].values())  # commit per stage
 
     lines = (finished / "results.csv").read_text().splitlines()
     comments = [line for line in lines if line.startswith("# ")]

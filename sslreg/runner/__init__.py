@@ -140,7 +140,11 @@ def _run_stages(experiment: ExperimentConfig, registry: Registry, run_dir: Path,
             print(f"pretrain: skipped {outcome.bad_images} unreadable of {outcome.seen_images} images", flush=True)
         if rank == 0:
             record = read_record(stage_dir(run_dir) / "pretrain.json") or {}
-            stages["pretrain"] = {"seconds": round(outcome.train_seconds, 3), "finished": record.get("finished")}
+            stages["pretrain"] = {
+                "seconds": round(outcome.train_seconds, 3),
+                "finished": record.get("finished"),
+                "git": record.get("git"),  # the checkout that ran the stage (the run's "git" is the one that wrote)
+            }
             fingerprint = fingerprint_of(trunk_identity(experiment, registry))
             data[f"pretrain: {experiment.pretrain.data.name}"] = _pretrain_data(
                 experiment, registry, run_dir, fingerprint

@@ -201,6 +201,7 @@ def evaluate_stages(
     tells the others, all ranks evaluate, rank 0 writes the records (other ranks return no results).
     """
     from sslreg.runner.evaluation import evaluate
+    from sslreg.runner.provenance import git_commit
 
     outcome = StageResults()
     cache_checked = False
@@ -237,6 +238,7 @@ def evaluate_stages(
                 "trunk": trunk_id,
                 "spec": spec.model_dump(mode="json"),
                 "seconds": round(time.perf_counter() - started, 3),
+                "git": git_commit(),
                 "ranks": world_size,
                 "data": data,
                 "results": [result.model_dump(mode="json") for result in stored],
@@ -248,6 +250,7 @@ def evaluate_stages(
         outcome.stages[name] = {
             "seconds": record.get("seconds"),
             "finished": record.get("finished"),
+            "git": record.get("git"),
             "data": record.get("data"),
         }
         outcome.by_spec[index] = stored

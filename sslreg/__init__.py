@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "LoadReport": "sslreg.weights",
     "load_trunk_weights": "sslreg.weights",
     "read_weights": "sslreg.weights",
+    "files_fingerprint": "sslreg.dataset",
     "Batch": "sslreg.data",
     "Collate": "sslreg.data",
     "EpochSampler": "sslreg.data",

@@ -302,6 +302,38 @@ def show_progress(loggers: Sequence[str]) -> None:
         logger.setLevel(logging.INFO)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """sslreg report RUN_DIR...: one table over finished runs (run or sweep folders), with their provenance."""
+    from sslreg.files import atomic_write_text
+    from sslreg.report import collect_runs, print_results, report_markdown
+
+    reports = collect_runs([Path(folder) for folder in args.run_dirs])
+    if args.json:
+        _print_json(
+            [
+                {
+                    "label": report.label,
+                    "folder": report.folder,
+                    "results": [result.model_dump(mode="json") for result in report.results],
+                    "baseline": None
+                    if report.baseline is None
+                    else [result.model_dump(mode="json") for result in report.baseline],
+                    "differences": report.differences(),
+                    "reference": [reference.model_dump(mode="json") for reference in report.references],
+                    "provenance": report.provenance,
+                }
+                for report in reports
+            ]
+        )
+    else:
+        print_results(reports, title="report")
+    if args.out:
+        atomic_write_text(report_markdown(reports), args.out)
+        if not args.json:
+            print(f"report: {args.out}")
+    return 0
+
+
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="experiment config (.yaml)")
     parser.add_argument(
@@ -340,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = subparsers.add_parser("run", help="run an experiment (pretrain + evaluate, or a sweep)")
     _add_config_arguments(p)
     p.set_defaults(func=cmd_run)
+
+    p = subparsers.add_parser("report", help="one table over finished runs, with their provenance")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, or sweep folders (every point)")
+    p.add_argument("--out", metavar="FILE.md", help="also write the tables and provenance as Markdown")
+    p.add_argument("--json", action="store_true", help="print the runs' results and provenance as JSON")
+    p.set_defaults(func=cmd_report)
 
     from sslreg.plugin_new import add_plugin_commands
 

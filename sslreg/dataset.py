@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -74,6 +77,16 @@ class DatasetSource(Component):
         """
         return []
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the data this source reads, for the provenance of results (``results.json``).
+
+        Default: the source's name and resolved options, which identify generated data completely. Sources that
+        read files override it to describe the files themselves, e.g. ``{**super().fingerprint(),
+        **files_fingerprint(paths, root)}`` (count, bytes, and a hash of relative paths and sizes), or the shard
+        list of a stream. Must be cheap: no image is decoded, at most one ``stat`` per file.
+        """
+        return {"dataset": self.name, "options": self.config.model_dump(mode="json")}
+
     def stream(self, part: int = 0, num_parts: int = 1, epoch: int = 0) -> Iterator[Sample | None]:
         """Part ``part`` of ``num_parts``: disjoint parts whose union is every image, deterministic for ``epoch``.
 
@@ -82,3 +95,27 @@ class DatasetSource(Component):
         """
         for index in range(part, len(self), num_parts):
             yield self.load(index)
+
+
+def files_fingerprint(
+    paths: Iterable[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """``{"files", "bytes", "sha256"}`` of a list of files: count, total size, and the sha256 of one
+    ``relative path<TAB>size`` line per file in the given order (paths relative to ``root`` when given, so the
+    same data under another mount point has the same hash). One ``stat`` per file; a missing file counts as
+    size -1. For :meth:`DatasetSource.fingerprint` of file-reading sources (shard lists too).
+    """
+    digest = hashlib.sha256()
+    count = total = 0
+    base = Path(root) if root is not None else None
+    for path in paths:
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = -1
+        shown = path.relative_to(base) if base is not None and path.is_relative_to(base) else path
+        digest.update(f"{shown.as_posix()}\t{size}\n".encode())
+        count += 1
+        total += max(size, 0)
+    return {"files": count, "bytes": total, "sha256": digest.hexdigest()}

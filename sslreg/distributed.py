@@ -6,6 +6,7 @@ size across ranks (a rank's unreadable images are dropped from its batch); gathe
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -17,6 +18,17 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def ensure_process_group() -> None:
+    """Join torchrun's process group if this process has not yet (nccl on GPUs, gloo on CPU)."""
+    if dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend="nccl")
+    else:
+        dist.init_process_group(backend="gloo")
 
 
 def _sizes(tensor: torch.Tensor, world_size: int) -> list[int]:

@@ -102,6 +102,10 @@ class EvalContext:
     seed: int
     build_dataset: Callable[[DataSpec | dict], DatasetSource]
     extras: dict[str, Any] = field(default_factory=dict)
+    #: This process's rank and the number of ranks running ``evaluate`` together (torch.distributed initialised);
+    #: (0, 1) unless the evaluator declares ``distributed = True`` and the run is under torchrun.
+    rank: int = 0
+    world_size: int = 1
 
 
 class Evaluator(Component):
@@ -111,6 +115,10 @@ class Evaluator(Component):
     Config: ClassVar[type[ComponentConfig]] = EvaluatorConfig
     consumes: ClassVar[str] = "a frozen Backbone and labeled datasets"
     produces: ClassVar[str] = "EvalResult: metric per layer"
+    #: True: under torchrun the runner calls ``evaluate`` on every rank with ``context.rank``/``world_size`` set
+    #: (the evaluator shards its data and reduces its metrics; every rank returns the same results). False: rank 0
+    #: alone evaluates and ``context.world_size`` is 1, so the evaluator must not use collectives.
+    distributed: ClassVar[bool] = False
 
     def __init__(self, config: EvaluatorConfig) -> None:
         self.config = config

@@ -27,6 +27,7 @@ from sslreg.errors import ConfigError
 from sslreg.evaluator import EvaluatorConfig
 from sslreg.pretext import PretextConfig
 from sslreg.problems import ConfigProblems, Problem, describe_type, format_loc
+from sslreg.reference import Reference
 from sslreg.registry import KINDS, Registry, UnknownComponent
 
 #: Seeds go to numpy and torch; both accept 0 .. 2**32 - 1.
@@ -122,6 +123,16 @@ class ExperimentConfig(_Strict):
     )
     backbone: SerializeAsAny[BackboneConfig] | None = Field(
         None, description="Trunk to evaluate when there is no pretrain section (e.g. random init or local weights)."
+    )
+    baseline: Literal["random"] | None = Field(
+        None,
+        description="'random': also run every evaluator on the same trunk architecture randomly initialised (same"
+        " seed and input contract, as its own stages); tables add 'random init' and 'difference' rows.",
+    )
+    reference: list[Reference] = Field(
+        default_factory=list,
+        description="Published numbers to print beside ours: a list of {source, label, when, scores: evaluator ->"
+        " metric -> layer -> number}; tables add 'paper' and 'difference (ours - paper)' rows.",
     )
 
     @property
@@ -430,6 +441,37 @@ def _check_layers(registry: Registry, trunk: ComponentConfig | None, wanted: lis
                     issues.append((("evaluate", index, "layers"), f"unknown layer {layer!r}{hint}"))
 
 
+def _check_comparisons(raw: dict[str, Any], issues: list[Issue]) -> None:
+    """``baseline`` needs a trunk that is not random already; ``reference`` names evaluators of ``evaluate``.
+
+    Metrics and layers of a reference are known only once results exist: one that matches no result is named in
+    a warning when the tables are written.
+    """
+    if raw.get("baseline") is not None and raw.get("pretrain") is None:
+        backbone = raw.get("backbone")
+        if isinstance(backbone, dict) and not backbone.get("weights"):
+            issues.append((("baseline",), "the trunk is randomly initialised already (backbone has no weights)"))
+    blocks, evaluators = raw.get("reference"), raw.get("evaluate")
+    if not isinstance(blocks, list) or not isinstance(evaluators, list):
+        return
+    names = sorted(
+        {
+            item["name"].rsplit(":", 1)[-1]
+            for item in evaluators
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+        }
+    )
+    for index, block in enumerate(blocks):
+        scores = block.get("scores") if isinstance(block, dict) else None
+        for evaluator in scores if isinstance(scores, dict) else ():
+            if evaluator not in names:
+                close = difflib.get_close_matches(str(evaluator), names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f" (evaluate has {names})"
+                issues.append(
+                    (("reference", index, "scores", evaluator), f"no evaluator {evaluator!r} in evaluate{hint}")
+                )
+
+
 def check_experiment(
     raw: Any, registry: Registry
 ) -> tuple[ExperimentConfig | None, list[Issue], list[tuple[Path_, str, ComponentConfig]]]:
@@ -474,6 +516,7 @@ def check_experiment(
     if not has_pretrain and not raw.get("evaluate"):
         issues.append((("pretrain",), "nothing to do: give a pretrain section, an evaluate list, or both"))
     _check_layers(registry, trunk, layers, issues)
+    _check_comparisons(raw, issues)
     issues = list(dict.fromkeys(issues))
     return (experiment if not issues else None), issues, checker.resolved
 

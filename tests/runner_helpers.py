@@ -1,5 +1,6 @@
 """Tiny test-only components for the runner tests (no plugin needed): a BN-free trunk, rotation prediction,
-an in-memory image source, a nearest-centroid evaluator; plus a script entry point for subprocess runs.
+an in-memory image source, a nearest-centroid evaluator, a distributed feature-mean evaluator; plus a script
+entry point for subprocess runs.
 
     python tests/runner_helpers.py CONFIG.yaml     # run_plan on the test registry, exit with its code
 """
@@ -35,6 +36,7 @@ from sslreg import (
     PretextModel,
     PretextTask,
     Sample,
+    make_loader,
 )
 from sslreg.registry import Registry
 
@@ -210,10 +212,50 @@ class Centroid(Evaluator):
         return [EvalResult(evaluator=self.name, metric="accuracy", layers=scores)]
 
 
+class FeatureMean(Evaluator):
+    """Mean activation per layer over a dataset, each rank reading its share (a distributed evaluator)."""
+
+    name = "feature_mean"
+    Config = CentroidConfig
+    distributed = True
+
+    def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
+        source = context.build_dataset(self.config.data)
+        prepare = Preprocess(16, backbone.input_contract)
+        loader = make_loader(
+            source, _Prepared(prepare), batch_size=3, seed=context.seed, rank=context.rank,
+            world_size=context.world_size,
+        )  # fmt: skip
+        layers = backbone.resolve_layers(self.config.layers)
+        sums = torch.zeros(len(layers) + 1, dtype=torch.float64)
+        with torch.no_grad():
+            for batch in loader:
+                outputs = backbone(batch.data.to(context.device), layers)
+                for i, layer in enumerate(layers):
+                    sums[i] += outputs[layer].double().flatten(1).mean(1).sum().cpu()
+                sums[-1] += len(batch.data)
+        if context.world_size > 1:
+            torch.distributed.all_reduce(sums)
+        count = int(sums[-1])
+        scores = {layer: LayerScore.of([float(sums[i]) / count]) for i, layer in enumerate(layers)}
+        details = {"count": count, "world_size": context.world_size}
+        return [EvalResult(evaluator=self.name, metric="mean activation", layers=scores, details=details)]
+
+
+class _Prepared:
+    """make_loader's transform: the image through ``prepare`` as a tensor."""
+
+    def __init__(self, prepare: Preprocess) -> None:
+        self.prepare = prepare
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> torch.Tensor:
+        return torch.from_numpy(self.prepare(sample.image))
+
+
 def make_registry() -> Registry:
     """A registry holding only the test components."""
     registry = Registry()
-    for cls in (TinyNet, Rotation, MemorySource, MemoryStream, Centroid):
+    for cls in (TinyNet, Rotation, MemorySource, MemoryStream, Centroid, FeatureMean):
         registry.add(cls, plugin="test", distribution="tests", version="0")
     return registry
 

@@ -1,5 +1,6 @@
 """configs/paper: with no data on the machine, `sslreg validate` names every missing root and the variable that
-sets it; on a tiny data tree made here (YFCC-style folder, VOC2007 devkit, trunk weights) every file is OK."""
+sets it; on a tiny data tree made here (YFCC-style folder, VOC2007 devkit, NYUv2, Places205, trunk weights) every
+file is OK."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sslreg.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
-VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "VOC12_ROOT", "NYUV2_ROOT", "TRUNK_WEIGHTS")
+VARIABLES = ("YFCC_ROOT", "VOC07_ROOT", "VOC12_ROOT", "NYUV2_ROOT", "PLACES205_ROOT", "TRUNK_WEIGHTS")
 
 
 ANNOTATION = (
@@ -74,6 +75,13 @@ def _tiny_tree(tmp_path: Path) -> dict[str, str]:
     for split, name in (("train", "0001"), ("test", "0002")):
         write_sample(nyu, name, image, normals, np.ones((40, 40), bool))
         write_split(nyu, split, [name])
+    places = tmp_path / "places205"
+    (places / "trainvalsplit_places205").mkdir(parents=True)
+    (places / "images256" / "a" / "abbey").mkdir(parents=True)
+    cv2.imwrite(str(places / "images256" / "a" / "abbey" / "0001.jpg"), image)
+    (places / "trainvalsplit_places205" / "categoryIndex_places205.csv").write_text("/a/abbey 0\n")
+    for split in ("train", "val"):
+        (places / "trainvalsplit_places205" / f"{split}_places205.csv").write_text("a/abbey/0001.jpg 0\n")
     weights = tmp_path / "trunk.pth"
     torch.save(build_trunk(get_registry(), {"name": "resnet50"}, seed=0).state_dict(), weights)
     return {
@@ -81,6 +89,7 @@ def _tiny_tree(tmp_path: Path) -> dict[str, str]:
         "VOC07_ROOT": str(roots["2007"]),
         "VOC12_ROOT": str(roots["2012"]),
         "NYUV2_ROOT": str(nyu),
+        "PLACES205_ROOT": str(places),
         "TRUNK_WEIGHTS": str(weights),
     }
 
@@ -94,3 +103,39 @@ def test_on_a_tiny_data_tree_every_paper_config_is_ok(tmp_path, monkeypatch, cap
     for config in PAPER:
         assert main(["validate", str(config)]) == 0, (config.name, capsys.readouterr().err)
         assert f"{config}: OK" in capsys.readouterr().out
+
+
+def _evaluator(config: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "configs" / "paper" / config).read_text())["evaluate"][0]
+
+
+@pytest.mark.parametrize(
+    "config, backbone, decay, crop, rgb",
+    [
+        ("places205_linear.yaml", {"name": "resnet50"}, 1e-4, "random_resized", True),
+        ("places205_linear_alexnet.yaml", {"name": "alexnet_jigsaw"}, 5e-4, "random_resized", True),
+        ("places205_linear_colorization.yaml", {"name": "resnet50", "layer4_stride": 1}, 1e-4, "resize_crop", False),
+    ],
+)
+def test_places205_linear_presets_hold_the_reference_recipe(config, backbone, decay, crop, rgb):
+    import yaml
+    from sslreg_linear import LinearProbeConfig
+
+    trunk = yaml.safe_load((ROOT / "configs" / "paper" / config).read_text())["backbone"]
+    assert {key: trunk[key] for key in backbone} == backbone
+    probe = LinearProbeConfig(**_evaluator(config))
+    assert (probe.iterations, probe.batch_size, probe.lr, probe.gamma) == (140000, 256, 0.01, 0.1)
+    assert probe.lr_steps == [40000, 80000, 120000] and probe.batch_norm and probe.weight_decay == decay
+    assert probe.train_crop == crop and probe.image_size is None  # the trunk's 224
+    assert (probe.color_jitter, probe.lighting) == ((0.4, 0.1) if rgb else (0.0, 0.0))
+    assert (probe.train.name, probe.train.split, probe.test.split) == ("places205", "train", "val")
+
+
+def test_places205_low_shot_preset_is_one_vs_rest_top1_at_the_paper_shots():
+    from sslreg_svm.low_shot import CLASS_SHOTS, LowShotConfig
+
+    low_shot = LowShotConfig(**_evaluator("places205_low_shot.yaml"))
+    assert low_shot.shots == list(CLASS_SHOTS) == [1, 2, 4, 8, 16] and low_shot.samples == 5
+    assert (low_shot.train.name, low_shot.train.split, low_shot.test.split) == ("places205", "train", "val")

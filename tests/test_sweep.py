@@ -31,13 +31,20 @@ def test_sweep_writes_grid_table_and_plots(tmp_path, capsys, monkeypatch):
     root = tmp_path / "sweep"
     for label, _, _ in plan.points:
         assert (root / label / "results.json").is_file(), label
-    rows = list(csv.DictReader((root / "sweep_results.csv").open()))
+    lines = (root / "sweep_results.csv").read_text().splitlines()
+    assert lines[0].startswith("# sslreg sweep results") and any(line.startswith("# sslreg: ") for line in lines)
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))  # provenance comments first
     assert len(rows) == 6 * 2  # points x layers
     assert {row["pretrain.data.subset"] for row in rows} == {"8", "16", "32"}
     assert {row["layer"] for row in rows} == {"c1", "c2"}
     table = (root / "sweep_results.md").read_text()
-    assert "| pretrain.data.subset | pretrain.backbone.width | c1 | c2 |" in table
-    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + 6
+    summary = "| pretrain.data.subset | pretrain.backbone.width | centroid c1 ↑ | centroid c2 ↑ |"
+    per_metric = "| pretrain.data.subset | pretrain.backbone.width | c1 | c2 |"
+    tables = table.split("\n\n")
+    for header in (summary, per_metric):  # the summary table first, then one table per metric; 6 points each
+        (found,) = [block for block in tables if block.startswith(header)]
+        assert len(found.splitlines()) == 2 + 6, found
+    assert table.index(summary) < table.index(per_metric) < table.index("## Provenance")
     plots = sorted(p.name for p in root.glob("*.png"))
     assert plots == [
         "plot_centroid_accuracy_per_layer.png",

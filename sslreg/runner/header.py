@@ -13,7 +13,7 @@ import sslreg
 from sslreg.registry import Registry
 
 
-def _components(experiment: Any) -> list[tuple[str, str]]:
+def components_used(experiment: Any) -> list[tuple[str, str]]:
     """(kind, name) of every component the experiment names."""
     used = []
     if experiment.pretrain is not None:
@@ -59,7 +59,7 @@ def header(experiment: Any, registry: Registry) -> str:
     )
     lines.append(f"plugins: {listed or 'none installed'}")
     used = []
-    for kind, name in _components(experiment):
+    for kind, name in components_used(experiment):
         try:
             entry = registry.get(kind, name)
         except LookupError:

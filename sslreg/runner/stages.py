@@ -2,9 +2,11 @@
 
 ``stages/pretrain.json`` records the trunk a pretraining produced (fingerprint, sha256 of trunk.pth, iterations,
 bad/seen images, training time); ``stages/evaluate-<name>-<key>.json`` records one evaluator's results, keyed by
-its resolved options, the trunk's identity, the seed and the versions involved. A stage whose record is present
-and matches is not run again; fixing, adding or reordering evaluators reruns only those whose key changed, and
-the results files are assembled from the records of the CURRENT config only.
+its resolved options, the trunk's identity, the seed and the versions involved, with the fingerprints of the
+data it read and its wall time; ``stages/random-<name>-<key>.json`` the same for the random-init baseline
+(``baseline: random``), keyed by the baseline trunk's own identity. A stage whose record is present and matches
+is not run again; fixing, adding or reordering evaluators reruns only those whose key changed, and the results
+files are assembled from the records of the CURRENT config only.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import torch
 from pydantic import BaseModel, ValidationError
 
 import sslreg
@@ -79,10 +83,10 @@ def evaluator_key(spec: BaseModel, trunk_id: str, seed: int, registry: Registry)
     return fingerprint_of({"spec": spec.model_dump(mode="json"), "trunk": trunk_id, "seed": seed, "versions": versions})
 
 
-def evaluator_record(run_dir: Path, spec: BaseModel, key: str) -> Path:
-    """``stages/evaluate-<name>-<key>.json``."""
+def evaluator_record(run_dir: Path, spec: BaseModel, key: str, prefix: str = "evaluate") -> Path:
+    """``stages/<prefix>-<name>-<key>.json`` (prefix 'evaluate', or 'random' for the random-init baseline)."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name)[:60]
-    return stage_dir(run_dir) / f"evaluate-{safe}-{key}.json"
+    return stage_dir(run_dir) / f"{prefix}-{safe}-{key}.json"
 
 
 def stored_results(record: dict[str, Any] | None, key: str, path: Path, warn: Warn) -> list[EvalResult] | None:
@@ -142,6 +146,38 @@ def _npy_problem(path: Path, count: int) -> str | None:
     return None
 
 
+@dataclass
+class StageResults:
+    """What the evaluator stages of one trunk gave: results per evaluator (by its index in the config), how many
+    ran now, and per stage its wall time, finish time and the fingerprints of the data it read (from its record)."""
+
+    by_spec: dict[int, list[EvalResult]] = field(default_factory=dict)
+    ran: int = 0
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def results(self) -> list[EvalResult]:
+        """Every result, in config order."""
+        return [result for index in sorted(self.by_spec) for result in self.by_spec[index]]
+
+    def merge(self, other: StageResults) -> StageResults:
+        """Both sets of stages (run in two phases: distributed evaluators first, then rank 0's)."""
+        return StageResults({**self.by_spec, **other.by_spec}, self.ran + other.ran, {**self.stages, **other.stages})
+
+
+#: Which evaluators one call of :func:`evaluate_stages` runs: all (one process), only those that run on every
+#: torchrun rank (``Evaluator.distributed``), or only the others (rank 0 alone).
+Phase = Literal["all", "distributed", "rank0"]
+
+
+def is_distributed(registry: Registry, name: str) -> bool:
+    """Whether evaluator ``name`` runs on every rank (``Evaluator.distributed``)."""
+    try:
+        return bool(getattr(registry.get("evaluator", name).cls, "distributed", False))
+    except LookupError:
+        return False
+
+
 def evaluate_stages(
     experiment: ExperimentConfig,
     registry: Registry,
@@ -149,37 +185,73 @@ def evaluate_stages(
     weights: Path | None,
     trunk_id: str,
     warn: Warn = print,
-) -> tuple[list[EvalResult], int]:
-    """Every evaluator of ``experiment`` as its own stage: stored results where the record matches, else run.
+    *,
+    random_init: bool = False,
+    phase: Phase = "all",
+    rank: int = 0,
+    world_size: int = 1,
+) -> StageResults:
+    """Every evaluator of ``experiment`` (of ``phase``) as its own stage: stored results where the record
+    matches, else run.
 
-    Returns (results in config order, how many evaluators ran now). Each evaluator runs on its own, with the
-    trunk rebuilt and the seed reset (as in :func:`sslreg.runner.evaluation.evaluate`), so its result does not
-    depend on which other evaluators ran in the same process.
+    Each evaluator runs on its own, with the trunk rebuilt and the seed reset (as in
+    :func:`sslreg.runner.evaluation.evaluate`), so its result does not depend on which other evaluators ran in
+    the same process. ``random_init`` scores the random-init baseline instead (``trunk_id`` is then its identity).
+    In the ``distributed`` phase every rank calls this: rank 0 decides from the records which stages run and
+    tells the others, all ranks evaluate, rank 0 writes the records (other ranks return no results).
     """
     from sslreg.runner.evaluation import evaluate
+    from sslreg.runner.provenance import git_commit
 
-    results: list[EvalResult] = []
-    ran = 0
+    outcome = StageResults()
     cache_checked = False
-    for spec in experiment.evaluate:
-        key = evaluator_key(spec, trunk_id, experiment.seed, registry)
-        path = evaluator_record(run_dir, spec, key)
-        stored = stored_results(read_record(path, warn), key, path, warn)
+    prefix = "random" if random_init else "evaluate"
+    for index, spec in enumerate(experiment.evaluate):
+        if phase != "all" and is_distributed(registry, spec.name) != (phase == "distributed"):
+            continue
+        key = path = stored = record = None
+        if rank == 0:
+            key = evaluator_key(spec, trunk_id, experiment.seed, registry)
+            path = evaluator_record(run_dir, spec, key, prefix)
+            record = read_record(path, warn)
+            stored = stored_results(record, key, path, warn)
+        if world_size > 1:
+            decision = [stored is not None]
+            torch.distributed.broadcast_object_list(decision, src=0)
+            if decision[0] and rank != 0:
+                continue
         if stored is None:
-            if not cache_checked:
+            if rank == 0 and not cache_checked:
                 check_feature_cache(run_dir / FEATURES_DIR, warn)
                 cache_checked = True
             started = time.perf_counter()
-            stored = evaluate(experiment.model_copy(update={"evaluate": [spec]}), registry, run_dir, weights)
+            data: list[dict[str, Any]] = []
+            single = experiment.model_copy(update={"evaluate": [spec]})
+            stored = evaluate(
+                single, registry, run_dir, weights, random_init=random_init, data=data, rank=rank, world_size=world_size
+            )
+            if rank != 0:
+                continue
             record = {
-                "stage": "evaluate",
+                "stage": "random init" if random_init else "evaluate",
                 "key": key,
                 "trunk": trunk_id,
                 "spec": spec.model_dump(mode="json"),
                 "seconds": round(time.perf_counter() - started, 3),
+                "git": git_commit(),
+                "ranks": world_size,
+                "data": data,
                 "results": [result.model_dump(mode="json") for result in stored],
             }
             write_record(path, record)
-            ran += 1
-        results.extend(stored)
-    return results, ran
+            record = read_record(path, warn) or record
+            outcome.ran += 1
+        name = f"{'random init: ' if random_init else ''}evaluate {spec.name}"
+        outcome.stages[name] = {
+            "seconds": record.get("seconds"),
+            "finished": record.get("finished"),
+            "git": record.get("git"),
+            "data": record.get("data"),
+        }
+        outcome.by_spec[index] = stored
+    return outcome

@@ -33,6 +33,7 @@ from sslreg.runner.hooks import (
     TaskStepHook,
 )
 from sslreg.runner.model import PretextRunnerModel
+from sslreg.runner.provenance import git_commit
 from sslreg.runner.stages import PRETRAIN_RECORD, read_record, stage_dir, write_record
 from sslreg.trunk import CONTRACT_KEY, build_trunk
 
@@ -423,7 +424,7 @@ def pretrain(experiment: ExperimentConfig, registry: Registry, run_dir: Path) ->
         outcome.trunk_sha256 = sha256_file(trunk_path)
         write_record(
             stage_dir(run_dir) / PRETRAIN_RECORD,
-            {"stage": "pretrain", "fingerprint": fingerprint, **outcome.summary()},
+            {"stage": "pretrain", "fingerprint": fingerprint, **outcome.summary(), "git": git_commit()},
         )
     if world_size > 1:
         torch.distributed.barrier()

@@ -5,10 +5,10 @@ LR 0.002; VOC07 trainval or VOC07+12 trainval, tested on VOC07 test). The model 
 in ``data.py`` and the metric in ``metric.py``; this module trains and scores ``runs`` detectors (seeds
 ``seed``, ``seed + 1``, ...), each from the same frozen trunk.
 
-Distributed: when the runner calls ``evaluate`` on every rank and says so with ``EvalContext.extras["all_ranks"]
-= True`` (torch.distributed initialised), each rank trains on its share of every global batch under
+Distributed (``distributed = True``): under torchrun the runner calls ``evaluate`` on every rank with
+``EvalContext.rank``/``world_size`` set; each rank trains on its share of every global batch under
 DistributedDataParallel and scores its share of the test images; the detections are gathered and every rank
-returns the same result. Otherwise it runs in this one process.
+returns the same result. With ``world_size`` 1 it runs in this one process.
 """
 
 from __future__ import annotations
@@ -42,9 +42,6 @@ from sslreg_detection.metric import Detections, GroundTruth, mean_ap, per_class_
 from sslreg_detection.model import DetectorOptions, Layout, build_detector, choose_layout, trainable_parameters
 
 logger = logging.getLogger(__name__)
-
-#: EvalContext.extras key: True when the runner calls evaluate on every DDP rank (then training is distributed).
-ALL_RANKS = "all_ranks"
 
 
 class DetectionConfig(EvaluatorConfig):
@@ -160,13 +157,6 @@ class DetectionConfig(EvaluatorConfig):
         )
 
 
-def process_group(context: EvalContext) -> tuple[int, int]:
-    """(rank, world size) when every rank runs this evaluator (the runner says so), else (0, 1)."""
-    if context.extras.get(ALL_RANKS) and dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def class_space(train: DatasetSource, test: DatasetSource) -> list[str]:
     """The classes shared by train and test, or a clear error."""
     for source in (train, test):
@@ -216,10 +206,9 @@ class DetectionRun:
     world_size: int = 1
 
     def say(self, line: str) -> None:
-        """A progress line on the terminal (rank 0) and in the log."""
-        logger.info(line)
+        """A progress line (rank 0): ``sslreg run`` shows the plugins' INFO lines on the terminal and in the log."""
         if self.rank == 0:
-            print(line, flush=True)
+            logger.info(line)
 
     def all_have(self, flag: bool) -> bool:
         """``flag`` on every rank (one tiny all-reduce under DDP, so that no rank steps alone)."""
@@ -350,13 +339,14 @@ class VocDetectionEvaluator(Evaluator):
     produces: ClassVar[str] = "mAP (VOC, IoU 0.5) at the tap the detector reads, mean ± std over runs"
 
     config: DetectionConfig
+    distributed: ClassVar[bool] = True  # under torchrun every rank trains on its share; detections are gathered
 
     def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
         """Train ``runs`` detectors on ``train`` (trunk frozen through ``freeze_at``), score each on ``test``."""
         cfg = self.config
         device = resolve_device(cfg.device, context.device)
         seed = context.seed if cfg.seed is None else cfg.seed
-        rank, world_size = process_group(context)
+        rank, world_size = context.rank, context.world_size
         train_source, test_source = context.build_dataset(cfg.train), context.build_dataset(cfg.test)
         classes = class_space(train_source, test_source)
         backbone.freeze().to(device)

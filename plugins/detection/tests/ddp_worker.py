@@ -1,4 +1,4 @@
-"""Run by test_ddp.py under torchrun: voc07_detection on every rank (gloo), told so through EvalContext.extras."""
+"""Run by test_ddp.py under torchrun: voc07_detection on every rank (gloo), told so by EvalContext.world_size."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def main(out: Path, options: dict) -> None:
         cache_dir=out / "cache",
         seed=0,
         build_dataset=lambda spec: get_registry().build("dataset", spec.model_dump()),
-        extras={detection.ALL_RANKS: True},
+        rank=rank,
+        world_size=dist.get_world_size(),
     )
     [result] = VocDetectionEvaluator(DetectionConfig(name="voc07_detection", **options)).evaluate(trunk, context)
     payload = {"result": result.model_dump(mode="json"), "checksums": checksums}

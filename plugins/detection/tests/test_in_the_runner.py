@@ -41,7 +41,7 @@ def test_a_sweep_with_svm_layers_and_the_detection_column(tmp_path: Path, monkey
     assert main(["run", str(path)]) == 0
     root = tmp_path / "runs"
     with (root / "sweep_results.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
+        rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))  # provenance comments
     detection = [row for row in rows if row["evaluator"] == "voc07_detection"]
     assert [(row["backbone.seed"], row["metric"], row["layer"], row["n"]) for row in detection] == [
         ("0", "mAP", "res4", "2"),

@@ -7,7 +7,7 @@ the VOC07 SVM benchmark (sslreg.pooling). Protocol: docs/protocol.md#places205-l
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
@@ -31,7 +31,7 @@ from sslreg import (
 from sslreg_linear.data import StackTargets, probe_loader
 from sslreg_linear.heads import LinearHeads
 from sslreg_linear.metrics import mean_average_precision, topk_accuracy
-from sslreg_linear.transforms import ImagePipeline
+from sslreg_linear.transforms import ImagePipeline, color_jitter
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ class LinearProbeConfig(LabeledDataConfig):
     epochs: int = Field(
         6, ge=1, le=1000, description="Passes over train (paper: 140k iterations × 256 ≈ 14.5 Places205 epochs)."
     )
+    iterations: int | None = Field(
+        None,
+        ge=1,
+        le=100_000_000,
+        description="Train for exactly this many SGD steps instead of `epochs`; `lr_steps` then count iterations"
+        " (paper: 140000, lr_steps [40000, 80000, 120000]).",
+    )
     lr: float = Field(0.01, gt=0.0, le=100.0, description="Initial learning rate of the heads (paper: 0.01).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (paper: 0.9).")
     nesterov: bool = Field(True, description="Nesterov momentum (paper: on).")
@@ -54,8 +61,8 @@ class LinearProbeConfig(LabeledDataConfig):
     )
     lr_steps: list[int] = Field(
         default_factory=lambda: [4],
-        description="Epochs after which lr is multiplied by gamma; steps ≥ epochs never fire"
-        " (paper: every 40k iterations ≈ epochs 4, 8, 12).",
+        description="Epochs (iterations when `iterations` is set) after which lr is multiplied by gamma; steps past"
+        " the end never fire (paper: iterations 40000, 80000, 120000).",
     )
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="Learning-rate factor at each step (paper: 0.1).")
     batch_norm: bool = Field(
@@ -73,6 +80,26 @@ class LinearProbeConfig(LabeledDataConfig):
         description="Test: resize the shorter side to image_size / this, then centre crop (0.875: 256 -> 224;"
         " 1.0: no margin).",
     )
+    train_crop: Literal["random_resized", "resize_crop"] = Field(
+        "random_resized",
+        description="Training crop: 'random_resized' (crop_scale of the area, aspect 3/4-4/3, resized), or"
+        " 'resize_crop': shorter side to image_size / test_crop_fraction, then a random image_size square"
+        " (paper, Colorization trunks: 256 then a random 224).",
+    )
+    color_jitter: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Training colour jitter: brightness, contrast and saturation factors in [1 - x, 1 + x], in"
+        " random order (torchvision ColorJitter); RGB trunks only; 0: off (paper, RGB trunks: 0.4).",
+    )
+    lighting: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Training PCA lighting noise (AlexNet's, ImageNet RGB eigenvectors), std of the component"
+        " weights; RGB trunks only; 0: off (paper, RGB trunks: 0.1).",
+    )
     amp: bool = Field(True, description="Run the frozen trunk under autocast on CUDA (ignored on CPU).")
     seed: int | None = Field(
         None, ge=0, description="Seed for head init, shuffling and crops (None: the experiment seed)."
@@ -82,8 +109,18 @@ class LinearProbeConfig(LabeledDataConfig):
     @classmethod
     def _increasing_steps(cls, steps: list[int]) -> list[int]:
         if any(step < 1 for step in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
-            raise ValueError(f"lr_steps must be strictly increasing epochs ≥ 1, got {steps}")
+            raise ValueError(f"lr_steps must be strictly increasing epochs (or iterations) ≥ 1, got {steps}")
         return steps
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> LinearProbeConfig:
+        """``iterations`` replaces ``epochs``, and its ``lr_steps`` must be given in iterations, never defaulted."""
+        if self.iterations is not None:
+            if "epochs" in self.model_fields_set:
+                raise ValueError("set either epochs or iterations, not both")
+            if "lr_steps" not in self.model_fields_set:
+                raise ValueError("iterations: give lr_steps in iterations too (e.g. [40000, 80000, 120000])")
+        return self
 
     @field_validator("crop_scale")
     @classmethod
@@ -128,6 +165,16 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor, target_kind: TargetKi
 
 
 @dataclass
+class TrainingLog:
+    """What training did: passes over train begun, SGD steps, unreadable images per pass, last pass's mean losses."""
+
+    epochs: int = 0
+    iterations: int = 0
+    skipped: int = 0
+    mean_loss: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class ProbeRun:
     """One evaluation: the frozen trunk, its heads, and how images reach them."""
 
@@ -146,7 +193,10 @@ class ProbeRun:
         """One epoch of ``source``: augmented and shuffled for training, centre-cropped in order for testing."""
         cfg = self.config
         normalise = Preprocess(self.image_size, self.contract)
-        pipeline = ImagePipeline(normalise, train, cfg.crop_scale, cfg.test_crop_fraction)
+        jitter = color_jitter(cfg.color_jitter) if train and cfg.color_jitter > 0 else None
+        pipeline = ImagePipeline(
+            normalise, train, cfg.crop_scale, cfg.test_crop_fraction, cfg.train_crop, jitter, cfg.lighting
+        )
         targets = StackTargets(self.target_kind, self.num_classes, source.name)
         return probe_loader(
             source, pipeline, targets, epoch=epoch, seed=self.seed, shuffle=train,
@@ -162,18 +212,22 @@ class ProbeRun:
         at_protocol_size = self.image_size == self.backbone.input_size
         return pool_features(maps, self.backbone.pool_specs, at_protocol_size)
 
-    def train(self, source: DatasetSource) -> tuple[int, dict[str, float]]:
-        """SGD on all heads at once; returns the images skipped per epoch and each head's last-epoch mean loss."""
+    def train(self, source: DatasetSource) -> TrainingLog:
+        """SGD on all heads at once, for ``epochs`` passes or exactly ``iterations`` steps.
+
+        With ``iterations`` the learning rate steps per iteration and the last pass over train may be partial.
+        """
         cfg = self.config
         optimizer = torch.optim.SGD(
             self.heads.param_groups(cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov
         )
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.lr_steps, gamma=cfg.gamma)
-        mean_loss: dict[str, float] = {}
-        for epoch in range(cfg.epochs):
+        per_iteration = cfg.iterations is not None
+        log = TrainingLog()
+        while (log.iterations < cfg.iterations) if per_iteration else (log.epochs < cfg.epochs):
             self.heads.train()
             totals, steps, skipped = dict.fromkeys(self.layers, 0.0), 0, 0
-            for batch in self.loader(source, True, epoch):
+            for batch in self.loader(source, True, log.epochs):
                 skipped += batch.bad
                 if batch.data is None or (cfg.batch_norm and len(batch.data[0]) < 2):
                     continue  # nothing readable, or one image: no batch statistics for the head's BatchNorm
@@ -187,12 +241,20 @@ class ProbeRun:
                 for layer, loss in losses.items():
                     totals[layer] += loss.item()
                 steps += 1
-            schedule.step()
+                log.iterations += 1
+                if per_iteration:
+                    schedule.step()
+                    if log.iterations == cfg.iterations:
+                        break
+            if not per_iteration:
+                schedule.step()
             if steps == 0:
                 raise UserError(f"linear_probe: no usable training batch in {source.name!r}")
-            mean_loss = {layer: total / steps for layer, total in totals.items()}
-            logger.info("linear_probe epoch %d/%d: loss %s", epoch + 1, cfg.epochs, mean_loss)
-        return skipped, mean_loss
+            log.epochs += 1
+            log.skipped = max(log.skipped, skipped)  # a complete pass sees every unreadable image
+            log.mean_loss = {layer: total / steps for layer, total in totals.items()}
+            logger.info("linear_probe pass %d (%d iterations): loss %s", log.epochs, log.iterations, log.mean_loss)
+        return log
 
     @torch.no_grad()
     def predict(self, source: DatasetSource) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
@@ -231,6 +293,11 @@ class LinearProbe(Evaluator):
         seed = context.seed if cfg.seed is None else cfg.seed
         layers = backbone.resolve_layers(cfg.layers)
         contract = backbone.input_contract  # what the trunk was trained on (fails here for a trunk without one)
+        if contract.space != "rgb" and (cfg.color_jitter > 0 or cfg.lighting > 0):
+            raise UserError(
+                f"linear_probe: color_jitter and lighting are for RGB trunks, but this {backbone.name} trunk takes"
+                f" the {contract.space} input (a Colorization trunk); set color_jitter: 0 and lighting: 0"
+            )
         train_source, test_source = context.build_dataset(cfg.train), context.build_dataset(cfg.test)
         target_kind, class_names = label_space(train_source, test_source)
         backbone.freeze().to(device)
@@ -243,17 +310,18 @@ class LinearProbe(Evaluator):
         ).to(device)
         image_size = cfg.image_size or backbone.input_size
         run = ProbeRun(cfg, backbone, heads, layers, target_kind, len(class_names), image_size, contract, device, seed)
-        train_skipped, train_loss = run.train(train_source)
+        log = run.train(train_source)
         logits, targets, test_skipped = run.predict(test_source)
         details = {
             "num_classes": len(class_names),
-            "train_images": len(train_source) - train_skipped,
+            "train_images": len(train_source) - log.skipped,
             "test_images": len(targets),
-            "skipped_images": {"train": train_skipped, "test": test_skipped},
+            "skipped_images": {"train": log.skipped, "test": test_skipped},
             "image_size": image_size,
-            "epochs": cfg.epochs,
+            "epochs": log.epochs,
+            "iterations": log.iterations,
             "head": "batchnorm+linear" if cfg.batch_norm else "linear",
-            "final_train_loss": train_loss,
+            "final_train_loss": log.mean_loss,
         }
         return self._results(target_kind, logits, targets, details)
 

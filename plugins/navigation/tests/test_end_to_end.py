@@ -28,7 +28,7 @@ def _run(config: str, work_dir: Path, *overrides: str, timeout: int = 3600) -> N
 
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open() as handle:
-        return list(csv.DictReader(handle))
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))  # provenance comments
 
 
 def _learned_beyond_random(results_json: Path) -> None:

@@ -5,8 +5,8 @@ never copied or changed); only the decoder trains. Default formulation as the re
 normals into 40 unit centres, per-pixel 40-way cross-entropy over valid pixels, prediction = probability-weighted
 sum of the centres renormalised; ``formulation: regression`` predicts unit normals with a cosine loss instead.
 Metrics stream over every valid test pixel in bounded memory (metrics.py). Several runs (fresh decoder, other
-seed) give mean ± std. Under torchrun with an initialised process group, data are sharded by rank, the decoder is
-wrapped in DistributedDataParallel and the metric accumulators are all-reduced.
+seed) give mean ± std. Under torchrun (``distributed = True``: the runner calls it on every rank), data are
+sharded by rank, the decoder is wrapped in DistributedDataParallel and the metric accumulators are all-reduced.
 """
 
 from __future__ import annotations
@@ -144,13 +144,6 @@ def lr_factor(config: NormalsConfig, step: int) -> float:
     return 1.0
 
 
-def process_group() -> tuple[int, int]:
-    """(rank, world size) of an initialised torch.distributed group, else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 def check_bad(source: DatasetSource, bad: int, seen: int, what: str) -> None:
     """One line and stop when more than the source's max_bad_fraction of ``seen`` samples were unreadable."""
     limit = getattr(source.config, "max_bad_fraction", 0.05)
@@ -192,6 +185,8 @@ class NormalsRun:
     centres: torch.Tensor | None
     device: torch.device
     seed: int
+    rank: int = 0  # this process among the ranks evaluating together (EvalContext.rank / world_size)
+    world_size: int = 1
     cache: dict[tuple[str, str, bool], Cached] = field(default_factory=dict)
     test_skipped: int = 0
 
@@ -204,7 +199,7 @@ class NormalsRun:
     def loader(self, source: DatasetSource, train: bool, seed: int, epoch: int) -> torch.utils.data.DataLoader:
         """This rank's share of ``source``: shuffled crops for training, whole images in order for testing."""
         cfg = self.config
-        rank, world = process_group()
+        rank, world = self.rank, self.world_size
         pipeline = NormalsPipeline(self.trunk.input_contract, train, cfg.scale, cfg.crop_size, cfg.flip)
         return make_loader(
             source,
@@ -240,7 +235,7 @@ class NormalsRun:
                 }
             )
         heads = heads.to(self.device)
-        if process_group()[1] > 1:
+        if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             heads = nn.ModuleDict(
                 {name: nn.parallel.DistributedDataParallel(head, device_ids=ids) for name, head in heads.items()}
@@ -302,7 +297,7 @@ class NormalsRun:
     def cached_batches(self, source: DatasetSource, seed: int) -> Iterator[Step]:
         """Random batches of cached features, a new order every epoch (seeded by the run and the epoch)."""
         cached = self.extract(source, True)
-        count, batch_size = len(cached.targets), max(1, self.config.batch_size // process_group()[1])
+        count, batch_size = len(cached.targets), max(1, self.config.batch_size // self.world_size)
         for epoch in itertools.count():
             order = torch.randperm(count, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
             for start in range(0, count, batch_size):
@@ -370,11 +365,12 @@ class NormalsRun:
             for column, head in heads.items():
                 errors[column].update(self.predict(head(features, size, tuple(target.shape[-2:]))), target, valid)
             images_read += len(target)
-        for accumulator in errors.values():
-            accumulator.all_reduce()
+        if self.world_size > 1:
+            for accumulator in errors.values():
+                accumulator.all_reduce()
         key = (source.name, repr(source.config), False)
         counts = torch.tensor([images_read, self.cache[key].bad if key in self.cache else self.test_skipped])
-        if process_group()[1] > 1:
+        if self.world_size > 1:
             counts = counts.to(self.device)
             torch.distributed.all_reduce(counts)
         return errors, int(counts[0]), int(counts[1])
@@ -389,6 +385,7 @@ class NyuNormals(Evaluator):
     produces: ClassVar[str] = "mean/median angular error (°, lower better) and % within 11.25/22.5/30° per tap set"
 
     config: NormalsConfig
+    distributed: ClassVar[bool] = True  # under torchrun every rank trains on its share; metrics are all-reduced
 
     def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
         """k-means codebook on train, then per run: train fresh decoders, stream the test metrics."""
@@ -413,7 +410,7 @@ class NyuNormals(Evaluator):
             check_bad(train_source, skipped, len(train_source), "training")
             centres = torch.from_numpy(kmeans_centres(normals, cfg.num_clusters, seed)).to(device)
             details.update(num_clusters=cfg.num_clusters, kmeans_samples=len(normals))
-        run = NormalsRun(cfg, backbone, groups, centres, device, seed)
+        run = NormalsRun(cfg, backbone, groups, centres, device, seed, context.rank, context.world_size)
         per_run: dict[str, list[dict[str, float]]] = {column: [] for column in groups}
         final_loss: list[dict[str, float]] = []
         for index in range(cfg.runs):

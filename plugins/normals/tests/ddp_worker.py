@@ -23,10 +23,10 @@ def main(options: str, out: str) -> None:
 
     torch.manual_seed(0)
     trunk = TinyBackbone().freeze()
-    context = EvalContext(torch.device("cpu"), Path(out) / "features", 0, build)
+    rank, world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    context = EvalContext(torch.device("cpu"), Path(out) / "features", 0, build, rank=rank, world_size=world_size)
     config = NormalsConfig(name="nyuv2_normals", **json.loads(options))
     results = NyuNormals(config).evaluate(trunk, context)
-    rank = torch.distributed.get_rank()
     payload = [result.model_dump(mode="json") for result in results]
     (Path(out) / f"rank{rank}.json").write_text(json.dumps(payload))
     torch.distributed.destroy_process_group()

@@ -1,19 +1,35 @@
-"""Low-shot VOC07: SVMs trained on k positives and (C-1)·k negatives per class, every cost, several draws."""
+"""Low-shot SVMs as the reference benchmark, every cost, several independent draws per k:
+
+* multi-label data (VOC07): per class k positives and (C-1)·k absent images, test mAP;
+* class-labelled data (Places205): k images of every class, one-vs-rest SVMs (a class's negatives are the other
+  classes' sampled images), test top-1 accuracy of the argmax over the classes' SVM scores.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from pydantic import Field, PositiveInt
 
-from sslreg import Backbone, EvalContext, EvalResult, Evaluator, LayerScore, UserError
+from sslreg import (
+    Backbone,
+    DatasetSource,
+    EvalContext,
+    EvalResult,
+    Evaluator,
+    FeatureSet,
+    LayerScore,
+    UserError,
+    extract_features,
+)
 from sslreg_svm import metrics, solver
 from sslreg_svm.common import (
     SVMEvalConfig,
+    check_features,
     degenerate_classes,
     device_of,
     excluded_message,
@@ -23,7 +39,11 @@ from sslreg_svm.common import (
     warn,
 )
 
+#: The paper's k for VOC07 (multi-label) and for Places205 (class labels).
 SHOTS = (1, 2, 4, 8, 16, 32, 64, 96)
+CLASS_SHOTS = (1, 2, 4, 8, 16)
+#: Test rows scored at a time (keeps the (rows, classes, costs) decision values small).
+TEST_CHUNK = 4096
 
 
 def draw_low_shot(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -53,22 +73,64 @@ def shortfalls(labels: np.ndarray, k: int, class_names: Sequence[str]) -> dict[s
     return short
 
 
+def class_pools(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:
+    """Indices of each class's images, in index order (one sort, however many classes)."""
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(num_classes + 1))
+    return [order[bounds[c] : bounds[c + 1]] for c in range(num_classes)]
+
+
+def draw_class_shots(pools: Sequence[np.ndarray], k: int, rng: np.random.Generator) -> np.ndarray:
+    """One Places-style draw: k random images of every class (all of them where fewer), sorted indices.
+
+    As the reference's create_places_low_shot_samples.py: per class a sample without replacement; the draw is the
+    union, and each class's SVM sees its k images as positives and every other drawn image as a negative.
+    """
+    picks = [rng.choice(pool, min(k, len(pool)), replace=False) for pool in pools]
+    return np.sort(np.concatenate(picks).astype(np.int64))
+
+
+def one_vs_rest(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N, C) SVM targets of class labels: 1 in the image's class column, -1 in every other."""
+    labels = np.asarray(labels)
+    return np.where(labels[:, None] == np.arange(num_classes)[None, :], 1, -1).astype(np.int8)
+
+
+def class_shortfalls(labels: np.ndarray, k: int, class_names: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Classes with fewer than k training images, with how many there are."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
+    return {name: {"positives": int(count)} for name, count in zip(class_names, counts) if count < k}
+
+
+def top1_per_cost(solution: solver.SVMSolution, test_features: np.ndarray, test_labels: np.ndarray) -> np.ndarray:
+    """Top-1 accuracy (fraction) of the argmax over classes of the SVM scores, for every cost; test in chunks."""
+    labels = torch.from_numpy(np.array(test_labels, dtype=np.int64))
+    correct = torch.zeros(solution.weights.shape[1], dtype=torch.int64)
+    for start in range(0, len(labels), TEST_CHUNK):
+        scores = solution.decision(normalize(test_features[start : start + TEST_CHUNK]))  # (rows, C, costs)
+        predicted = scores.argmax(dim=1).cpu()
+        correct += (predicted == labels[start : start + TEST_CHUNK, None]).sum(dim=0)
+    return (correct.double() / len(labels)).numpy()
+
+
 @dataclass
 class LowShotOutcome:
-    """Test mAP per (draw, shot, cost) of one layer; classes in ``excluded`` (index -> why) are not in the mean."""
+    """Test score (mAP or top-1, as a fraction) per (draw, shot, cost) of one layer; multi-label classes in
+    ``excluded`` (index -> why) are not in the mAP."""
 
     shots: list[int]
     costs: list[float]
-    map_per_cost: np.ndarray  # (samples, shots, costs)
+    score_per_cost: np.ndarray  # (samples, shots, costs)
     excluded: dict[int, str] = field(default_factory=dict)
 
     def best(self, shot_index: int) -> tuple[int, np.ndarray]:
-        """The reference's aggregate: the cost with the best mean over draws, and the draws' mAP at that cost.
+        """The reference's aggregate: the cost with the best mean over draws, and the draws' score at that cost.
 
-        As aggregate_low_shot_svm_stats.py does, the cost is picked on the test mAP itself (there is no
+        As aggregate_low_shot_svm_stats.py does, the cost is picked on the test score itself (there is no
         validation split in the low-shot protocol); min/max/std are taken at that same cost.
         """
-        values = self.map_per_cost[:, shot_index, :]
+        values = self.score_per_cost[:, shot_index, :]
         cost = int(np.argmax(values.mean(axis=0)))
         return cost, values[:, cost]
 
@@ -87,10 +149,11 @@ def run_low_shot(
     solver_kind: str = "fast",
     device: torch.device | str = "cpu",
 ) -> LowShotOutcome:
-    """Every cost on every (draw, k); draw d of shot k depends only on (seed, d, k), so layers share draws.
+    """Multi-label (VOC07) low-shot: test mAP of every cost on every (draw, k).
 
-    Classes without a positive or an absent image to draw, or without a positive at test, are left out of the
-    mean (``LowShotOutcome.excluded``); a UserError when none is left.
+    Draw d of shot k depends only on (seed, d, k), so layers share draws. Classes without a positive or an absent
+    image to draw, or without a positive at test, are left out of the mean (``LowShotOutcome.excluded``); a
+    UserError when none is left.
     """
     costs, device = [float(cost) for cost in costs], torch.device(device)
     excluded = degenerate_classes(train_labels, test_labels, difficult_is_negative=False)
@@ -110,24 +173,109 @@ def run_low_shot(
     return LowShotOutcome(list(shots), costs, result, excluded)
 
 
-class LowShotConfig(SVMEvalConfig):
-    """Options of low_shot."""
+def run_class_low_shot(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    *,
+    num_classes: int,
+    shots: Sequence[int] = CLASS_SHOTS,
+    samples: int = 5,
+    seed: int = 0,
+    costs: Sequence[float] = solver.COSTS,
+    pos_weight: float = 2.0,
+    solver_kind: str = "fast",
+    device: torch.device | str = "cpu",
+) -> LowShotOutcome:
+    """Class-label (Places205) low-shot: one-vs-rest SVMs on k images per class, test top-1 of every cost.
 
-    shots: list[PositiveInt] = Field(
-        default_factory=lambda: list(SHOTS), min_length=1, description="Positives per class k (the paper's 1..96)."
+    Only the drawn rows of ``train_features`` are read (it may be a memory-mapped cache of millions of images).
+    Draw d of shot k depends only on (seed, d, k), so layers share draws.
+    """
+    costs, device = [float(cost) for cost in costs], torch.device(device)
+    train_labels = np.asarray(train_labels, dtype=np.int64)
+    pools = class_pools(train_labels, num_classes)
+    result = np.zeros((samples, len(shots), len(costs)))
+    for sample in range(samples):
+        for shot_index, k in enumerate(shots):
+            rows = draw_class_shots(pools, k, np.random.default_rng((seed, sample, k)))
+            X = normalize(np.asarray(train_features[rows]))
+            solution = train(X, one_vs_rest(train_labels[rows], num_classes), costs, solver_kind, pos_weight, device)
+            result[sample, shot_index] = top1_per_cost(solution, test_features, test_labels)
+    return LowShotOutcome(list(shots), costs, result)
+
+
+class LowShotConfig(SVMEvalConfig):
+    """Options of low_shot; train/test are multi-label (VOC07) or class-labelled (Places205) data."""
+
+    shots: list[PositiveInt] | None = Field(
+        None,
+        min_length=1,
+        description="Positives per class k (default: the paper's, 1, 2, 4, ..., 96 for multi-label data and"
+        " 1, 2, 4, 8, 16 for class-labelled data).",
     )
     samples: int = Field(5, ge=1, le=100, description="Independent random draws per k (the paper: 5).")
 
 
+class ClassSplit(NamedTuple):
+    """Pooled features per layer and class labels (N,) of one data split."""
+
+    features: FeatureSet
+    labels: np.ndarray
+    class_names: list[str]
+
+
+def load_class_split(
+    backbone: Backbone, context: EvalContext, dataset: DatasetSource, config: LowShotConfig, what: str
+) -> ClassSplit:
+    """Pooled features of a class-labelled ``dataset`` (from the cache when there) and its checked labels."""
+    if dataset.target_kind != "class":
+        raise UserError(f"low_shot: {what} data {dataset.name!r} has {dataset.target_kind!r} targets, expected 'class'")
+    features = extract_features(
+        backbone,
+        dataset,
+        config.layers,
+        device=device_of(config, context),
+        batch_size=config.batch_size,
+        image_size=config.image_size,
+        num_workers=config.num_workers,
+        cache_dir=context.cache_dir,
+    )
+    for layer, array in features.features.items():
+        check_features(array, f"low_shot: {what} data {dataset.name!r}, layer {layer}: features")
+    names = list(features.class_names or dataset.class_names)
+    labels = np.asarray(features.targets if features.targets is not None else [])
+    if labels.ndim != 1 or not len(labels) or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"low_shot: {what} data {dataset.name!r} yielded no integer class labels")
+    if not names or labels.min() < 0 or labels.max() >= len(names):
+        raise UserError(
+            f"low_shot: {what} data {dataset.name!r}: labels {labels.min()}..{labels.max()} outside the"
+            f" {len(names)} class names"
+        )
+    return ClassSplit(features, labels, names)
+
+
 class LowShot(Evaluator):
-    """Low-shot VOC07 SVM mAP per layer and k: best cost's mean ± std over independent draws."""
+    """Low-shot SVMs per layer and k (VOC07 mAP or Places205 top-1): the best cost's mean ± std over draws."""
 
     name: ClassVar[str] = "low_shot"
     Config: ClassVar[type[LowShotConfig]] = LowShotConfig
+    consumes: ClassVar[str] = "a frozen Backbone; multi-label (VOC07) or class-labelled (Places205) train/test data"
+    produces: ClassVar[str] = "per k: test mAP (multi-label) or top-1 (class labels) of the best cost, over draws"
+
+    config: LowShotConfig
 
     def evaluate(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
-        """One EvalResult per k; each layer's score is the best cost's mean ± std over draws."""
+        """One EvalResult per k; the protocol follows the train data's target kind."""
+        train_data = context.build_dataset(self.config.train)
+        if train_data.target_kind == "class":
+            return self._class_labels(backbone, context, train_data)
+        return self._multilabel(backbone, context)
+
+    def _multilabel(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
         config = self.config
+        shots = list(config.shots or SHOTS)
         train_split, test_split = load_splits(backbone, context, config)
         outcomes = {
             layer: run_low_shot(
@@ -135,7 +283,7 @@ class LowShot(Evaluator):
                 train_split.labels,
                 test_split.features.features[layer],
                 test_split.labels,
-                shots=config.shots,
+                shots=shots,
                 samples=config.samples,
                 seed=context.seed,
                 costs=config.costs,
@@ -148,8 +296,56 @@ class LowShot(Evaluator):
         excluded = {train_split.class_names[j]: why for j, why in next(iter(outcomes.values())).excluded.items()}
         if excluded:
             warn(f"low_shot: {excluded_message(excluded, 'the mAP')}")
+        short = lambda k: shortfalls(train_split.labels, k, train_split.class_names)
+        return self._results(outcomes, "mAP", short, {"excluded_classes": excluded})
+
+    def _class_labels(self, backbone: Backbone, context: EvalContext, train_data: DatasetSource) -> list[EvalResult]:
+        config = self.config
+        shots = list(config.shots or CLASS_SHOTS)
+        train_split = load_class_split(backbone, context, train_data, config, "train")
+        test_data = context.build_dataset(config.test)
+        test_split = load_class_split(backbone, context, test_data, config, "test")
+        if train_split.class_names != test_split.class_names:
+            raise UserError(
+                f"low_shot: class names of train ({train_data.name!r}) and test ({test_data.name!r}) differ"
+            )
+        outcomes = {
+            layer: run_class_low_shot(
+                train_split.features.features[layer],
+                train_split.labels,
+                test_split.features.features[layer],
+                test_split.labels,
+                num_classes=len(train_split.class_names),
+                shots=shots,
+                samples=config.samples,
+                seed=context.seed,
+                costs=config.costs,
+                pos_weight=config.pos_weight,
+                solver_kind=config.solver,
+                device=device_of(config, context),
+            )
+            for layer in train_split.features.features
+        }
+        extra = {
+            "classes": len(train_split.class_names),
+            "train_images": len(train_split.labels),
+            "test_images": len(test_split.labels),
+            "skipped_images": train_split.features.skipped + test_split.features.skipped,
+        }
+        return self._results(
+            outcomes, "top-1", lambda k: class_shortfalls(train_split.labels, k, train_split.class_names), extra
+        )
+
+    def _results(
+        self,
+        outcomes: dict[str, LowShotOutcome],
+        metric: str,
+        short: Callable[[int], dict[str, dict[str, int]]],
+        extra: dict,
+    ) -> list[EvalResult]:
+        """One EvalResult per k: per layer the best cost's mean ± std over draws (percent), min/max, every cost."""
         results = []
-        for shot_index, k in enumerate(config.shots):
+        for shot_index, k in enumerate(next(iter(outcomes.values())).shots):
             layers, details = {}, {"best_cost": {}, "min": {}, "max": {}, "per_draw": {}, "mean_per_cost": {}}
             for layer, outcome in outcomes.items():
                 cost, values = outcome.best(shot_index)
@@ -158,10 +354,8 @@ class LowShot(Evaluator):
                 details["min"][layer] = 100.0 * float(values.min())
                 details["max"][layer] = 100.0 * float(values.max())
                 details["per_draw"][layer] = (100.0 * values).tolist()
-                details["mean_per_cost"][layer] = (100.0 * outcome.map_per_cost[:, shot_index].mean(0)).tolist()
-            details["shortfalls"] = shortfalls(train_split.labels, k, train_split.class_names)
-            details["k"], details["samples"] = k, config.samples
-            details["excluded_classes"] = excluded
-            metric = f"low-shot mAP k={k}"
-            results.append(EvalResult(evaluator=self.name, metric=metric, layers=layers, details=details))
+                details["mean_per_cost"][layer] = (100.0 * outcome.score_per_cost[:, shot_index].mean(0)).tolist()
+            details.update(shortfalls=short(k), k=k, samples=self.config.samples, **extra)
+            name = f"low-shot {metric} k={k}"
+            results.append(EvalResult(evaluator=self.name, metric=name, layers=layers, details=details))
         return results

@@ -49,11 +49,11 @@ def test_run_low_shot_learns_and_is_deterministic() -> None:
     test_x, test_y = synthetic(200, seed=2)
     kwargs = dict(shots=[1, 8], samples=2, seed=3, costs=[0.01, 0.1, 1.0])
     outcome = run_low_shot(train_x, train_y, test_x, test_y, **kwargs)
-    assert outcome.map_per_cost.shape == (2, 2, 3)
-    assert ((outcome.map_per_cost >= 0) & (outcome.map_per_cost <= 1)).all()
+    assert outcome.score_per_cost.shape == (2, 2, 3)
+    assert ((outcome.score_per_cost >= 0) & (outcome.score_per_cost <= 1)).all()
     assert outcome.best(1)[1].mean() > 0.8  # 8 shots of well-separated classes
     again = run_low_shot(train_x, train_y, test_x, test_y, **kwargs)
-    np.testing.assert_array_equal(outcome.map_per_cost, again.map_per_cost)
+    np.testing.assert_array_equal(outcome.score_per_cost, again.score_per_cost)
 
 
 def test_low_shot_evaluator_end_to_end(trunk, context, voc_data) -> None:
@@ -86,7 +86,7 @@ def test_classes_without_positives_are_left_out_of_the_mean() -> None:
     outcome = run_low_shot(train_x, train_y, test_x, test_y, shots=[2], samples=1, costs=[0.1])
     assert outcome.excluded == {2: "no positive in train"}
     kept = run_low_shot(train_x[:, :], train_y[:, :2], test_x, test_y[:, :2], shots=[2], samples=1, costs=[0.1])
-    assert np.isfinite(outcome.map_per_cost).all() and 0 < outcome.map_per_cost[0, 0, 0] <= 1
+    assert np.isfinite(outcome.score_per_cost).all() and 0 < outcome.score_per_cost[0, 0, 0] <= 1
     assert kept.excluded == {}
     with pytest.raises(ValueError, match="no class can be scored"):
         run_low_shot(train_x, -np.ones_like(train_y), test_x, test_y, shots=[1], samples=1, costs=[0.1])

@@ -62,13 +62,6 @@ class LoadReport:
         where = f" under {self.nested_under!r}" if self.nested_under else ""
         return f"'{self.prefix}<key>'{where}"
 
-    def summary(self) -> str:
-        """One line for logs: the file, tensors loaded, the mapping, what was left out."""
-        left = [f"{len(keys)} {what}" for what, keys in (("unexpected", self.unexpected), ("head", self.ignored_head))]
-        left = [part for part in left if not part.startswith("0 ")]
-        extra = f"; ignored: {', '.join(left)} keys" if left else ""
-        return f"{self.path}: {len(self.loaded)} tensors loaded from {self.mapping}{extra}"
-
 
 def short_list(keys: Sequence[str], limit: int = 6) -> str:
     """The first ``limit`` keys, and how many there are in all."""

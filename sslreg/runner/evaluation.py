@@ -105,9 +105,6 @@ def evaluate(
     device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
     build = random_trunk if random_init else evaluated_trunk
     trunk = build(experiment, registry, weights).to(device).freeze()
-    report = getattr(trunk, "weights_report", None)
-    if report is not None and rank == 0:
-        print(f"evaluate: trunk weights {report.summary()}", flush=True)
     context = EvalContext(
         device=device,
         cache_dir=cache_dir or run_dir / "features",

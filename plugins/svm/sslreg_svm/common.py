@@ -12,6 +12,7 @@ from pydantic import Field, PositiveFloat
 
 from sslreg import (
     Backbone,
+    DatasetSource,
     DataSpec,
     EvalContext,
     FeatureSet,
@@ -172,12 +173,11 @@ def device_of(config: SVMEvalConfig, context: EvalContext) -> torch.device:
     return resolve_device(config.device, context.device)
 
 
-def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config: SVMEvalConfig, what: str) -> Split:
-    """Build the dataset ``spec`` and extract (or reuse from the cache) pooled features of the requested layers."""
-    dataset = context.build_dataset(spec)
-    if dataset.target_kind != "multilabel":
-        raise UserError(f"{what} data {dataset.name!r} has {dataset.target_kind!r} targets; the SVM needs multilabel")
-    features = extract_features(
+def pooled_features(
+    backbone: Backbone, context: EvalContext, dataset: DatasetSource, config: SVMEvalConfig
+) -> FeatureSet:
+    """The pooled features of ``config.layers`` over ``dataset`` (from the feature cache when there)."""
+    return extract_features(
         backbone,
         dataset,
         config.layers,
@@ -187,6 +187,14 @@ def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config:
         num_workers=config.num_workers,
         cache_dir=context.cache_dir,
     )
+
+
+def load_split(backbone: Backbone, context: EvalContext, spec: DataSpec, config: SVMEvalConfig, what: str) -> Split:
+    """Build the dataset ``spec`` and extract (or reuse from the cache) pooled features of the requested layers."""
+    dataset = context.build_dataset(spec)
+    if dataset.target_kind != "multilabel":
+        raise UserError(f"{what} data {dataset.name!r} has {dataset.target_kind!r} targets; the SVM needs multilabel")
+    features = pooled_features(backbone, context, dataset, config)
     if features.targets is None:
         raise UserError(f"{what} data {dataset.name!r} yielded no targets")
     for layer, array in features.features.items():

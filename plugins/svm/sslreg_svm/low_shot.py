@@ -24,7 +24,6 @@ from sslreg import (
     FeatureSet,
     LayerScore,
     UserError,
-    extract_features,
 )
 from sslreg_svm import metrics, solver
 from sslreg_svm.common import (
@@ -35,6 +34,7 @@ from sslreg_svm.common import (
     excluded_message,
     load_splits,
     normalize,
+    pooled_features,
     train,
     warn,
 )
@@ -232,16 +232,7 @@ def load_class_split(
     """Pooled features of a class-labelled ``dataset`` (from the cache when there) and its checked labels."""
     if dataset.target_kind != "class":
         raise UserError(f"low_shot: {what} data {dataset.name!r} has {dataset.target_kind!r} targets, expected 'class'")
-    features = extract_features(
-        backbone,
-        dataset,
-        config.layers,
-        device=device_of(config, context),
-        batch_size=config.batch_size,
-        image_size=config.image_size,
-        num_workers=config.num_workers,
-        cache_dir=context.cache_dir,
-    )
+    features = pooled_features(backbone, context, dataset, config)
     for layer, array in features.features.items():
         check_features(array, f"low_shot: {what} data {dataset.name!r}, layer {layer}: features")
     names = list(features.class_names or dataset.class_names)

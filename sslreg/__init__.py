@@ -17,6 +17,7 @@ from sslreg.evaluator import (  # noqa: E402
     EvaluatorConfig,
     LabeledDataConfig,
     LayerScore,
+    LrSteps,
     resolve_device,
 )
 from sslreg.hookspecs import hookimpl  # noqa: E402
@@ -94,6 +95,7 @@ __all__ = [
     "Evaluator",
     "EvaluatorConfig",
     "LabeledDataConfig",
+    "LrSteps",
     "LayerScore",
     "PoolSpec",
     "PretextConfig",

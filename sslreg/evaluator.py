@@ -7,15 +7,25 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from sslreg.backbone import Backbone
 from sslreg.component import Component, ComponentConfig
 from sslreg.dataset import DatasetSource, DataSpec
 from sslreg.errors import UserError
+
+
+def _increasing_steps(steps: list[int]) -> list[int]:
+    if any(step < 1 for step in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValueError(f"lr_steps must be strictly increasing epochs or iterations ≥ 1, got {steps}")
+    return steps
+
+
+#: An option listing when a learning rate decays (epochs or iterations, as its schedule counts): increasing, ≥ 1.
+LrSteps = Annotated[list[int], AfterValidator(_increasing_steps)]
 
 
 class EvaluatorConfig(ComponentConfig):

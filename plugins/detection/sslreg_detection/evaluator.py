@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from sslreg import (
     Backbone,
@@ -34,6 +34,7 @@ from sslreg import (
     Evaluator,
     EvaluatorConfig,
     LayerScore,
+    LrSteps,
     UserError,
     resolve_device,
 )
@@ -74,7 +75,7 @@ class DetectionConfig(EvaluatorConfig):
     iterations: int = Field(
         50_000, ge=1, le=10_000_000, description="SGD steps (paper Faster R-CNN: 50k VOC07, 100k VOC07+12)."
     )
-    lr_steps: list[int] = Field(
+    lr_steps: LrSteps = Field(
         default_factory=lambda: [38_000],
         description="Steps at which the LR is multiplied by gamma (paper: [38000] VOC07, [65000] VOC07+12).",
     )
@@ -117,13 +118,6 @@ class DetectionConfig(EvaluatorConfig):
     log_interval: int = Field(20, ge=1, description="Log the losses every this many steps.")
     device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
     seed: int | None = Field(None, ge=0, description="Seed of the first run (None: the experiment seed).")
-
-    @field_validator("lr_steps")
-    @classmethod
-    def _increasing_steps(cls, steps: list[int]) -> list[int]:
-        if any(step < 1 for step in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
-            raise ValueError(f"lr_steps must be strictly increasing steps ≥ 1, got {steps}")
-        return steps
 
     @model_validator(mode="after")
     def _sizes(self) -> DetectionConfig:

@@ -23,6 +23,7 @@ from sslreg import (
     InputContract,
     LabeledDataConfig,
     LayerScore,
+    LrSteps,
     Preprocess,
     UserError,
     pool_features,
@@ -59,7 +60,7 @@ class LinearProbeConfig(LabeledDataConfig):
     weight_decay: float = Field(
         1e-4, ge=0.0, le=1.0, description="L2 on the linear weights; none on the head's BatchNorm (paper: 1e-4)."
     )
-    lr_steps: list[int] = Field(
+    lr_steps: LrSteps = Field(
         default_factory=lambda: [4],
         description="Epochs (iterations when `iterations` is set) after which lr is multiplied by gamma; steps past"
         " the end never fire (paper: iterations 40000, 80000, 120000).",
@@ -104,13 +105,6 @@ class LinearProbeConfig(LabeledDataConfig):
     seed: int | None = Field(
         None, ge=0, description="Seed for head init, shuffling and crops (None: the experiment seed)."
     )
-
-    @field_validator("lr_steps")
-    @classmethod
-    def _increasing_steps(cls, steps: list[int]) -> list[int]:
-        if any(step < 1 for step in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
-            raise ValueError(f"lr_steps must be strictly increasing epochs (or iterations) ≥ 1, got {steps}")
-        return steps
 
     @model_validator(mode="after")
     def _one_schedule(self) -> LinearProbeConfig:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
 from sslreg import (
@@ -34,6 +34,7 @@ from sslreg import (
     Evaluator,
     EvaluatorConfig,
     LayerScore,
+    LrSteps,
     UserError,
     make_loader,
     resolve_device,
@@ -97,7 +98,7 @@ class NormalsConfig(EvaluatorConfig):
         "poly", description="Learning-rate schedule over the iterations (poly: (1 - t/T)^poly_power)."
     )
     poly_power: float = Field(0.9, gt=0.0, le=10.0, description="Exponent of the poly schedule.")
-    lr_steps: list[int] = Field(
+    lr_steps: LrSteps = Field(
         default_factory=list, description="'step' schedule: iterations after which lr is multiplied by gamma."
     )
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="'step' schedule: factor at each step.")
@@ -113,13 +114,6 @@ class NormalsConfig(EvaluatorConfig):
     amp: bool = Field(True, description="Run the frozen trunk under autocast on CUDA (ignored on CPU).")
     device: str | None = Field(None, description="Torch device, e.g. 'cuda:0' (None: the runner's device).")
     seed: int | None = Field(None, ge=0, description="Seed of k-means, decoders and data order (None: experiment's).")
-
-    @field_validator("lr_steps")
-    @classmethod
-    def _increasing(cls, steps: list[int]) -> list[int]:
-        if any(step < 1 for step in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
-            raise ValueError(f"lr_steps must be strictly increasing iterations ≥ 1, got {steps}")
-        return steps
 
     @model_validator(mode="after")
     def _consistent(self) -> NormalsConfig:

@@ -21,7 +21,8 @@ import torch
 from sslreg_detection.data import DetectionTransform
 from sslreg_detection.demo import EmbeddedDetection, EmbeddedDetectionConfig
 from sslreg_detection.evaluator import DetectionConfig, optimizer_for
-from sslreg_detection.model import PreparedImages, build_detector, choose_layout
+from sslreg_detection.layout import choose_layout
+from sslreg_detection.model import PreparedImages, build_detector
 
 from sslreg import build_trunk, get_registry
 

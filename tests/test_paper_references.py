@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sslreg_detection.model import choose_layout
+from sslreg_detection.layout import choose_layout
 from sslreg_normals.evaluator import METRICS as NORMALS_METRICS
 
 from sslreg import build_trunk, get_registry

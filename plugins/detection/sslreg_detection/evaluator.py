@@ -39,8 +39,9 @@ from sslreg import (
     resolve_device,
 )
 from sslreg_detection.data import DetectionTransform, Item, detection_loader, items_to
+from sslreg_detection.layout import Layout, choose_layout
 from sslreg_detection.metric import Detections, GroundTruth, mean_ap, per_class_ap
-from sslreg_detection.model import DetectorOptions, Layout, build_detector, choose_layout, trainable_parameters
+from sslreg_detection.options import DetectorOptions
 
 logger = logging.getLogger(__name__)
 
@@ -387,6 +388,8 @@ class VocDetectionEvaluator(Evaluator):
         train_source: DatasetSource,
         test_source: DatasetSource,
     ) -> dict:
+        from sslreg_detection.model import build_detector, trainable_parameters  # torchvision: only when run
+
         cfg = self.config
         run = DetectionRun(cfg, backbone, layout, classes, device, seed, rank, world_size)
         devices = [device.index or 0] if device.type == "cuda" else []

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from sslreg_detection.evaluator import DetectionConfig, optimizer_for
-from sslreg_detection.model import (
-    PreparedImages,
-    build_detector,
-    choose_layout,
-    default_tap,
-    has_c4_stages,
-    trainable_parameters,
-)
+from sslreg_detection.layout import choose_layout, default_tap, has_c4_stages
+from sslreg_detection.model import PreparedImages, build_detector, trainable_parameters
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 

@@ -15,6 +15,26 @@ Operator = Callable[[torch.Tensor], torch.Tensor]
 REFINE_TOL = 1e-12  # relative residual of a refined solve
 CG_TOL = 1e-11  # relative residual of a tight (exact) CG solve
 CG_INNER_TOL = 1e-6  # relative residual of one float32 CG round
+#: Products A B with at most this many columns in B are computed as (B^T A^T)^T: the CPU BLAS runs a product with
+#: a narrow right-hand side 2-5x slower than the transposed one (measured on 2 AMD EPYC cores: a 3,403-row float32
+#: kernel times 3 columns, 15 ms as K @ v, 7 ms as (v^T K)^T; its n x 1,025 factor, 23 ms as F (F^T v), 2.3 ms as
+#: ((v^T F) F^T)^T). Wider products stay as they are (measured: no gain or a loss from 64 columns).
+NARROW = 32
+
+
+def narrow_product(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """A @ B, computed as (B^T A^T)^T when B has at most NARROW columns."""
+    return (B.T @ A.T).T if B.shape[1] <= NARROW else A @ B
+
+
+def symmetric_product(K: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """K v for a symmetric K (as (v^T K)^T when v is narrow, which reads K in its own layout)."""
+    return (v.T @ K).T if v.shape[1] <= NARROW else K @ v
+
+
+def factor_product(F: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """F F^T v (a kernel from its factor F)."""
+    return narrow_product(F, narrow_product(F.T, v))
 
 
 def top_eigenpairs(K: torch.Tensor, k: int, iters: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +170,7 @@ def woodbury_preconditioner(
 
     def apply(r: torch.Tensor) -> torch.Tensor:
         wr = w * r
-        low = torch.einsum("jkl,lj->kj", G_inv, U32.T @ wr)
-        return wr + inactive * r - w * (U32 @ low)
+        low = torch.einsum("jkl,lj->kj", G_inv, narrow_product(U32.T, wr))
+        return wr + inactive * r - w * narrow_product(U32, low)
 
     return apply

@@ -26,13 +26,15 @@ def solve_path(
     tol: float,
     max_iter: int,
     exact: bool = True,
+    X: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Kernel coefficients beta (n, J, len(costs)) of every class and cost, and Newton iterations (J, len(costs)).
 
     K = X X^T + 1 in float64; Y (n, J) in {1, -1, 0 = ignored}. Iterations 0: solved as a ridge regression.
     exact=False solves every system to float32 accuracy only (relative residual ~1e-6, no float64 product).
+    X: the features, for the kernel products when they are cheaper (KernelProblem.build).
     """
-    problem = KernelProblem.build(K, Y, pos_weight, exact)
+    problem = KernelProblem.build(K, Y, pos_weight, exact, X)
     n, n_classes = Y.shape
     dev = K.device
     order = np.argsort(np.asarray(costs, dtype=np.float64), kind="stable")
@@ -83,6 +85,7 @@ def solve_each(
     max_iter: int,
     guess: torch.Tensor | None = None,
     workers: int = 1,
+    X: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Kernel coefficients beta (n, J) of each class j at its own cost class_costs[j], exactly; Newton iterations.
 
@@ -91,7 +94,7 @@ def solve_each(
     classes are split into ``workers`` groups of about equal size, solved in parallel threads (one group per cost
     and thread at most).
     """
-    problem = KernelProblem.build(K, Y, pos_weight, exact=True)
+    problem = KernelProblem.build(K, Y, pos_weight, True, X)
     n, n_classes = Y.shape
     beta = torch.zeros(n, n_classes, dtype=K.dtype, device=K.device)
     n_iter = torch.zeros(n_classes, dtype=torch.long)

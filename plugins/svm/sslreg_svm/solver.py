@@ -96,7 +96,7 @@ def _fit_on_kernel(
 ) -> SVMSolution:  # fmt: skip
     """train_svms in the sample space on the kernel X X^T + 1 of all rows."""
     rows = _kernel_rows(Y)
-    beta, n_iter = solve_path(_sub_kernel(K_full, rows), Y[rows], costs, pos_weight, tol, max_iter)
+    beta, n_iter = solve_path(_sub_kernel(K_full, rows), Y[rows], costs, pos_weight, tol, max_iter, X=X[rows])
     return _solution(X[rows], beta, n_iter)
 
 
@@ -146,8 +146,8 @@ class _FoldFits:
 
 
 def _cv_on_kernel(
-    K_full: torch.Tensor, Yn: np.ndarray, costs: Sequence[float], folds: int, pos_weight: float, tol: float,
-    max_iter: int, workers: int = 1,
+    X: torch.Tensor, K_full: torch.Tensor, Yn: np.ndarray, costs: Sequence[float], folds: int, pos_weight: float,
+    tol: float, max_iter: int, workers: int = 1,
 ) -> tuple[np.ndarray, list[_FoldFits]]:  # fmt: skip
     """Mean CV AP (C, K) on a precomputed kernel X X^T + 1 of all rows (every fold's kernel is a sub-block of it).
 
@@ -166,7 +166,8 @@ def _cv_on_kernel(
         used = np.flatnonzero(((fold_of != f) & (fold_of >= 0)).any(1))  # the fold's rows, whatever the classes
         Yf = torch.as_tensor(np.where(train_mask[used], Yn[used][:, classes], 0), device=dev)
         used_t = torch.as_tensor(used, device=dev)
-        beta, _ = solve_path(_sub_kernel(K_full, used_t), Yf, costs, pos_weight, tol, max_iter, CV_EXACT)
+        K_fold = _sub_kernel(K_full, used_t)
+        beta, _ = solve_path(K_fold, Yf, costs, pos_weight, tol, max_iter, CV_EXACT, X[used_t])
         ap = np.zeros((len(classes), len(costs)))
         for c, j in enumerate(classes):
             test = np.flatnonzero(fold_of[:, j] == f)
@@ -282,7 +283,7 @@ def _protocol(
             chosen = [costs[k] for k in select_costs(cv_ap, costs)]
             return cv_ap, primal.train_each(X, Y_t, chosen, pos_weight, tol, max_iter, problem)
         K_full = kernel(X, workers)
-        cv_ap, fits = _cv_on_kernel(K_full, Yn, costs, folds, pos_weight, tol, max_iter, workers)
+        cv_ap, fits = _cv_on_kernel(X, K_full, Yn, costs, folds, pos_weight, tol, max_iter, workers)
         if refit is None:
             return cv_ap, None
         Y_t = torch.as_tensor(Yn, device=X.device)
@@ -292,7 +293,15 @@ def _protocol(
         rows = _kernel_rows(Y_t)
         guess = _refit_guess(K_full, Y_t, fits, best)[rows]
         beta, n_iter = solve_each(
-            _sub_kernel(K_full, rows), Y_t[rows], [costs[k] for k in best], pos_weight, tol, max_iter, guess, workers
+            _sub_kernel(K_full, rows),
+            Y_t[rows],
+            [costs[k] for k in best],
+            pos_weight,
+            tol,
+            max_iter,
+            guess,
+            workers,
+            X[rows],
         )
         return cv_ap, _solution(X[rows], beta[:, :, None], n_iter[:, None])
 

@@ -73,14 +73,14 @@ class PrimalProblem:
         out = torch.empty(len(self.Z), W.shape[1], dtype=torch.float64, device=W.device)
 
         def rows(start: int, stop: int) -> None:
-            out[start:stop] = self.Z[start:stop].double() @ W
+            out[start:stop] = linalg.narrow_product(self.Z[start:stop].double(), W)
 
         self._map(rows)
         return out
 
     def backward(self, U: torch.Tensor) -> torch.Tensor:
         """Z^T U (D+1, J) in float64 for U (n, J)."""
-        return sum(self._map(lambda start, stop: self.Z[start:stop].double().T @ U[start:stop]))
+        return sum(self._map(lambda start, stop: linalg.narrow_product(self.Z[start:stop].double().T, U[start:stop])))
 
     def hessian_product(self, V: torch.Tensor, M: torch.Tensor, cost: float) -> torch.Tensor:
         """(I + 2 C Z^T diag(M_j) Z) v_j for every column, in the dtype of V (float32 or float64 products)."""
@@ -88,14 +88,16 @@ class PrimalProblem:
 
         def rows(start: int, stop: int) -> torch.Tensor:
             chunk = self.Z[start:stop].to(V.dtype)
-            return chunk.T @ ((chunk @ V) * weight[start:stop])
+            return linalg.narrow_product(chunk.T, linalg.narrow_product(chunk, V) * weight[start:stop])
 
         return V + sum(self._map(rows))
 
     def preconditioner(self, M: torch.Tensor, cost: float) -> linalg.Operator:
         """The inverse of the Hessian's diagonal per column (float32): 1 / (1 + 2 C sum_i M_ij z_ik^2)."""
         M32 = M.float()
-        diagonal = sum(self._map(lambda start, stop: self.Z[start:stop].square().T @ M32[start:stop]))
+        diagonal = sum(
+            self._map(lambda start, stop: linalg.narrow_product(self.Z[start:stop].square().T, M32[start:stop]))
+        )
         scale = 1.0 / (1.0 + 2.0 * cost * diagonal)
         return lambda r: scale * r
 

@@ -83,3 +83,12 @@ def stratified_folds(labels: np.ndarray, folds: int) -> np.ndarray:
     for k in range(n_classes):
         fold_of[encoded == k] = np.arange(folds).repeat(allocation[:, k])
     return fold_of
+
+
+def fold_assignment(Y: np.ndarray, folds: int) -> np.ndarray:
+    """fold_of[i, j]: the CV fold in which sample i is tested for class j (-1: ignored for that class)."""
+    fold_of = np.full(Y.shape, -1)
+    for j in range(Y.shape[1]):
+        valid = np.flatnonzero(Y[:, j] != 0)
+        fold_of[valid, j] = stratified_folds(Y[valid, j], folds)
+    return fold_of

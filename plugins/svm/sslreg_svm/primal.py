@@ -19,12 +19,17 @@ import numpy as np
 import torch
 
 from sslreg_svm import linalg
-from sslreg_svm.metrics import average_precision, stratified_folds
+from sslreg_svm.metrics import average_precision, fold_assignment
 from sslreg_svm.newton import LOOSE_STEPS, LOOSE_TOL, line_search
 from sslreg_svm.parallel import thread_map
 
 CHUNK = 8192  # rows per matrix product
 CG_MAX_ITER = 500
+#: Cross-validation folds are solved together, as one path over their columns side by side, while the n x columns
+#: matrices stay within this many entries: wider products, one path instead of one per fold (measured: 13,000 x 512,
+#: 20 classes, 3 folds on one thread, 85.5 -> 59.9 s, the same CV AP). A COCO-size set (118k rows x 80 classes)
+#: takes its folds one at a time: batched they would need about 5 GB more.
+BATCH_ENTRIES = 4_000_000
 
 
 @dataclass
@@ -260,19 +265,19 @@ def cross_validate(
     The folds' systems are solved to float32 accuracy, as the kernel path's. Also returns the problem (for a refit).
     """
     n_classes = Yn.shape[1]
-    fold_of = np.full(Yn.shape, -1)
-    for j in range(n_classes):
-        valid = np.flatnonzero(Yn[:, j] != 0)
-        fold_of[valid, j] = stratified_folds(Yn[valid, j], folds)
+    fold_of = fold_assignment(Yn, folds)
     cv_ap = np.zeros((n_classes, len(costs)))
     base = _problem(X, pos_weight, workers)
-    for f in range(folds):
-        problem = base.with_labels(torch.as_tensor(np.where(fold_of != f, Yn, 0), device=X.device))
-        W, _ = solve_path(problem, costs, tol, max_iter)
-        for j in range(n_classes):
-            test = np.flatnonzero(fold_of[:, j] == f)
-            rows = torch.as_tensor(test, device=X.device)
-            scores = (base.Z[rows].double() @ W[:, j, :]).cpu().numpy()
-            for k in range(len(costs)):
-                cv_ap[j, k] += average_precision(Yn[test, j], scores[:, k]) / folds
+    together = max(1, BATCH_ENTRIES // (len(Yn) * n_classes))
+    for first in range(0, folds, together):
+        batch = list(range(first, min(first + together, folds)))
+        masked = np.concatenate([np.where(fold_of != f, Yn, 0) for f in batch], 1)
+        W, _ = solve_path(base.with_labels(torch.as_tensor(masked, device=X.device)), costs, tol, max_iter)
+        for position, f in enumerate(batch):
+            for j in range(n_classes):
+                test = np.flatnonzero(fold_of[:, j] == f)
+                rows = torch.as_tensor(test, device=X.device)
+                scores = (base.Z[rows].double() @ W[:, position * n_classes + j, :]).cpu().numpy()
+                for k in range(len(costs)):
+                    cv_ap[j, k] += average_precision(Yn[test, j], scores[:, k]) / folds
     return cv_ap, base

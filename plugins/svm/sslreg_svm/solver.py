@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sslreg_svm import primal
-from sslreg_svm.metrics import average_precision, stratified_folds
+from sslreg_svm.metrics import average_precision, fold_assignment
 from sslreg_svm.parallel import kernel, single_threaded_torch, thread_map, workers_for
 from sslreg_svm.path import solve_each, solve_path
 
@@ -126,15 +126,6 @@ def train_svms(
         rows = _kernel_rows(Y)
         K = kernel(X[rows], workers)
         return _fit_on_kernel(X[rows], Y[rows], K, costs, tol, max_iter, pos_weight)
-
-
-def fold_assignment(Y: np.ndarray, folds: int) -> np.ndarray:
-    """fold_of[i, j]: the CV fold in which sample i is tested for class j (-1: ignored for that class)."""
-    fold_of = np.full(Y.shape, -1)
-    for j in range(Y.shape[1]):
-        valid = np.flatnonzero(Y[:, j] != 0)
-        fold_of[valid, j] = stratified_folds(Y[valid, j], folds)
-    return fold_of
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 import torch
 from sslreg_svm.common import l2_normalize
 from sslreg_svm.metrics import average_precision
+from sslreg_svm.parallel import single_threaded_torch
 from sslreg_svm.reference import cross_validate_sklearn, train_svms_sklearn
 from sslreg_svm.solver import (
     COSTS,
@@ -314,7 +315,8 @@ def test_cv_and_exact_fits_reach_the_optimum_on_realistic_features(exact: bool) 
     Y = np.where(splits.train_labels == 1, 1, -1)
     costs = (0.0625, 0.1, 1.0)
     Xt = torch.as_tensor(X)
-    beta, _ = solve_path(Xt @ Xt.T + 1.0, torch.as_tensor(Y), costs, 2.0, 1e-4, 2000, exact)
+    with single_threaded_torch():
+        beta, _ = solve_path(Xt @ Xt.T + 1.0, torch.as_tensor(Y), costs, 2.0, 1e-4, 2000, exact)
     tolerance = 1e-9 if exact else 1e-6  # relative objective: float64 solves, float32 ones
     for j in range(Y.shape[1]):
         for k, cost in enumerate(costs):
@@ -323,3 +325,45 @@ def test_cv_and_exact_fits_reach_the_optimum_on_realistic_features(exact: bool) 
             svc = LinearSVC(C=cost, class_weight={1: 2, -1: 1}, tol=1e-10, max_iter=100_000).fit(X, Y[:, j])
             best = _objective(svc.coef_[0], float(svc.intercept_[0]), X, Y[:, j], cost)
             assert mine <= best * (1 + tolerance), (j, cost, mine, best)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_kernel_products_through_the_features_give_the_same_path(exact: bool) -> None:
+    """With D + 1 <= n / 2 the products go through X~ = [X, 1] (K v = X~ (X~^T v)): the same optima as through K."""
+    from sslreg_svm import newton
+    from sslreg_svm.path import solve_path
+
+    X, Y = _data(n=120, dim=20, n_classes=3, seed=4)
+    Xt = torch.as_tensor(X)
+    assert newton.KernelProblem.build(Xt @ Xt.T + 1.0, torch.as_tensor(Y), 2.0, exact, Xt).factor is not None
+    costs = (1e-3, 0.0625, 1.0, 10.0)
+    with single_threaded_torch():  # as the solver runs it (OpenMP threads crawl on a busy machine)
+        through_k, _ = solve_path(Xt @ Xt.T + 1.0, torch.as_tensor(Y), costs, 2.0, 1e-4, 2000, exact)
+        through_x, _ = solve_path(Xt @ Xt.T + 1.0, torch.as_tensor(Y), costs, 2.0, 1e-4, 2000, exact, Xt)
+    scale = through_k.abs().amax()
+    assert torch.allclose(through_x / scale, through_k / scale, atol=1e-8 if exact else 1e-4)
+
+
+def test_feature_space_path_matches_the_kernel_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The COCO-size path (feature space, row chunks, folds batched or one at a time) chooses the costs of the kernel
+    path, with the same CV AP to float32 accuracy, and refits to liblinear's objective."""
+    from sslreg_svm import primal, solver
+
+    X, Y = _data(n=150, dim=16, n_classes=3, seed=6)
+    Y[::7, 1] = 0
+    costs = (1e-4, 0.0625, 1.0, 10.0)
+    kernel_cv, _ = cross_validate_and_train(X, Y, costs, refit="chosen")
+    monkeypatch.setattr(solver, "KERNEL_MAX_ROWS", 0)
+    monkeypatch.setattr(primal, "CHUNK", 64)  # several row chunks
+    cv, chosen = cross_validate_and_train(X, Y, costs, refit="chosen")
+    monkeypatch.setattr(primal, "BATCH_ENTRIES", 1)  # one fold at a time
+    np.testing.assert_array_equal(cross_validate(X, Y, costs), cv)
+    np.testing.assert_allclose(cv, kernel_cv, atol=1e-4)
+    best = select_costs(cv, costs)
+    np.testing.assert_array_equal(best, select_costs(kernel_cv, costs))
+    for j in range(Y.shape[1]):
+        cost = costs[best[j]]
+        ref = train_svms_sklearn(X, np.where(Y[:, j : j + 1] == 0, 0, Y[:, j : j + 1]), costs=(cost,))
+        mine = _objective(chosen.weights[j, 0].numpy(), float(chosen.bias[j, 0]), X, Y[:, j], cost)
+        theirs = _objective(ref.weights[0, 0].numpy(), float(ref.bias[0, 0]), X, Y[:, j], cost)
+        assert mine <= theirs * (1 + 1e-6) + 1e-12

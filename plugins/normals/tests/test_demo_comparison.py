@@ -1,12 +1,13 @@
 """configs/normals/demo.yaml: the Jigsaw trunk of configs/shapes/jigsaw.yaml against the random trunk it starts from.
 
-Pretrains as configs/shapes does (about 15 minutes on 2 CPU cores), then evaluates both trunks on the rendered
-scenes (2 runs each), so it is marked slow:  python -m pytest -m slow plugins/normals/tests/test_demo_comparison.py
+Pretrains as configs/shapes does, then evaluates both trunks on the rendered scenes (2 runs each): 13 minutes
+with one torch thread, so it is marked slow:  python -m pytest -m slow plugins/normals/tests/test_demo_comparison.py
 
 The issue expected the Jigsaw trunk ahead on median error. Measured (plugins/normals/README.md): it is behind,
 24.5 ± 0.0° against 22.5 ± 0.2° (2.0°; 4.7° before the decoder standardised its taps and trained 1000
-iterations), at every tap, and not because of how it is fed or probed, so the check is an expected failure
-that reports XPASS if a change of the demo or of the pretraining turns it round.
+iterations; this test's own pretraining gave 24.0 ± 0.1°), at every tap, and not because of how it is fed or
+probed, so the check is an expected failure that reports XPASS if a change of the demo or of the pretraining
+turns it round.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """The trainable dense decoder on frozen trunk taps: lateral 1x1 convs, fusion at stride >= 4, upsampling to the input.
 
-Each tap is projected to ``width`` channels (1x1 conv + BN + ReLU), resized to the grid of the finest tap (but no
+Each tap is first standardised per channel (BatchNorm without scale/shift: batch statistics in training, running
+ones at test), so that the probe does not depend on the arbitrary per-channel scale and offset of a frozen trunk's
+features (a pretrained trunk's res4 channels can be 10x a random one's and several standard deviations off centre;
+the reference's linear heads put BN on frozen features for the same reason). It is then projected to ``width``
+channels (1x1 conv + BN + ReLU), resized to the grid of the finest tap (but no
 finer than 1/4 of the input, which bounds the cost of res1-like taps), summed, refined by two 3x3 conv + BN + ReLU
 blocks, mapped to the outputs (K class logits or 3 normal components) by a 1x1 conv and bilinearly upsampled to
 the requested size (the input resolution, or the ground truth's).
@@ -25,6 +29,11 @@ def block(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
     )
 
 
+def standardise(channels: int) -> nn.BatchNorm2d:
+    """Per-channel standardisation of a frozen tap (no learned scale/shift: the 1x1 conv after it has them)."""
+    return nn.BatchNorm2d(channels, affine=False)
+
+
 class DenseDecoder(nn.Module):
     """Fuses the taps named in ``channels`` (name -> channels; ``strides`` name -> stride) into dense outputs."""
 
@@ -32,7 +41,9 @@ class DenseDecoder(nn.Module):
         super().__init__()
         self.taps = list(channels)
         self.stride = max(MIN_STRIDE, min(strides[tap] for tap in self.taps))
-        self.lateral = nn.ModuleDict({tap: block(channels[tap], width, 1) for tap in self.taps})
+        self.lateral = nn.ModuleDict(
+            {tap: nn.Sequential(standardise(channels[tap]), *block(channels[tap], width, 1)) for tap in self.taps}
+        )
         self.fuse = nn.Sequential(block(width, width, 3), block(width, width, 3))
         self.head = nn.Conv2d(width, outputs, 1)
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from sslreg_normals.codebook import decode, kmeans_centres, labels
+from sslreg_normals.decoder import DenseDecoder
 from sslreg_normals.evaluator import METRICS, NormalsConfig, NyuNormals, lr_factor
 
 from sslreg import EvalContext, UserError
@@ -90,6 +91,18 @@ def test_the_decoder_learns(registry, tmp_path, formulation):
     trained = scores(evaluate(registry, tmp_path, iterations=60, **options))
     assert trained["normals median°"] < untrained["normals median°"] - 5, (trained, untrained)
     assert trained["normals mean°"] < untrained["normals mean°"]
+
+
+def test_the_decoder_ignores_the_scale_and_offset_of_each_frozen_channel():
+    """Frozen taps are standardised per channel first: a trunk whose channels are 100x larger or far off centre
+    (a pretrained trunk's, against a random one's) gives the same training outputs, so the same probe."""
+    torch.manual_seed(0)
+    decoder = DenseDecoder({"a": 4, "b": 6}, {"a": 4, "b": 8}, 8, 5).train()
+    features = {"a": torch.randn(3, 4, 8, 8), "b": torch.randn(3, 6, 4, 4)}
+    scale = {"a": torch.tensor([100.0, 0.5, 1.0, 7.0]), "b": torch.logspace(0, 3, 6)}
+    shifted = {tap: value * scale[tap].view(1, -1, 1, 1) + 30.0 for tap, value in features.items()}
+    expected = decoder(features, (32, 32), (32, 32))
+    assert torch.allclose(decoder(shifted, (32, 32), (32, 32)), expected, atol=1e-3)
 
 
 def test_same_seed_same_result(registry, tmp_path):

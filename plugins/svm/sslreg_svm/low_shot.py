@@ -27,6 +27,7 @@ from sslreg import (
 )
 from sslreg_svm import metrics, solver
 from sslreg_svm.common import (
+    Split,
     SVMEvalConfig,
     check_features,
     degenerate_classes,
@@ -264,12 +265,15 @@ class LowShot(Evaluator):
             return self._class_labels(backbone, context, train_data)
         return self._multilabel(backbone, context)
 
-    def _multilabel(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
+    def _per_layer(
+        self, protocol: Callable[..., LowShotOutcome], train_split: Split | ClassSplit,
+        test_split: Split | ClassSplit, shots: list[int], context: EvalContext, **extra: int,
+    ) -> dict[str, LowShotOutcome]:  # fmt: skip
+        """``protocol`` (the multi-label or the class-label low-shot run) on every layer's features, with this
+        evaluator's draws, seed, costs and solver."""
         config = self.config
-        shots = list(config.shots or SHOTS)
-        train_split, test_split = load_splits(backbone, context, config)
-        outcomes = {
-            layer: run_low_shot(
+        return {
+            layer: protocol(
                 train_split.features.features[layer],
                 train_split.labels,
                 test_split.features.features[layer],
@@ -281,9 +285,16 @@ class LowShot(Evaluator):
                 pos_weight=config.pos_weight,
                 solver_kind=config.solver,
                 device=device_of(config, context),
+                **extra,
             )
             for layer in train_split.features.features
         }
+
+    def _multilabel(self, backbone: Backbone, context: EvalContext) -> list[EvalResult]:
+        config = self.config
+        shots = list(config.shots or SHOTS)
+        train_split, test_split = load_splits(backbone, context, config)
+        outcomes = self._per_layer(run_low_shot, train_split, test_split, shots, context)
         excluded = {train_split.class_names[j]: why for j, why in next(iter(outcomes.values())).excluded.items()}
         if excluded:
             warn(f"low_shot: {excluded_message(excluded, 'the mAP')}")
@@ -300,23 +311,9 @@ class LowShot(Evaluator):
             raise UserError(
                 f"low_shot: class names of train ({train_data.name!r}) and test ({test_data.name!r}) differ"
             )
-        outcomes = {
-            layer: run_class_low_shot(
-                train_split.features.features[layer],
-                train_split.labels,
-                test_split.features.features[layer],
-                test_split.labels,
-                num_classes=len(train_split.class_names),
-                shots=shots,
-                samples=config.samples,
-                seed=context.seed,
-                costs=config.costs,
-                pos_weight=config.pos_weight,
-                solver_kind=config.solver,
-                device=device_of(config, context),
-            )
-            for layer in train_split.features.features
-        }
+        outcomes = self._per_layer(
+            run_class_low_shot, train_split, test_split, shots, context, num_classes=len(train_split.class_names)
+        )
         extra = {
             "classes": len(train_split.class_names),
             "train_images": len(train_split.labels),

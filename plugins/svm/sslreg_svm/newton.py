@@ -36,6 +36,11 @@ PAD_WASTE = 1.5  # factorisations are batched with padding while the padded flop
 FACTOR_RATIO = 0.5
 
 
+def through_features(dim: int, rows: int) -> bool:
+    """Whether kernel products over ``rows`` rows of ``dim``-dimensional features go through the features."""
+    return dim + 1 <= FACTOR_RATIO * rows
+
+
 @dataclass
 class KernelProblem:
     """One training set: kernel, labels and what every cost and Newton step shares."""
@@ -71,7 +76,7 @@ class KernelProblem:
         y = Y.to(K.dtype)
         cw = torch.where(Y == 1, pos_weight, 1.0).to(K.dtype) * (Y != 0)
         factor = None
-        if X is not None and X.shape[1] + 1 <= FACTOR_RATIO * len(K):
+        if X is not None and through_features(X.shape[1], len(K)):
             factor = torch.cat([X.to(K.dtype), torch.ones(len(X), 1, dtype=K.dtype, device=K.device)], 1)
         factor32 = factor.float() if factor is not None else None
         return cls(K, K32, y, cw, pos_weight, lam, U, exact, factor, factor32)

@@ -18,7 +18,7 @@ import torch
 from sslreg_svm import primal
 from sslreg_svm.linalg import narrow_product
 from sslreg_svm.metrics import average_precision, fold_assignment
-from sslreg_svm.newton import FACTOR_RATIO
+from sslreg_svm.newton import through_features
 from sslreg_svm.parallel import kernel, single_threaded_torch, thread_map, workers_for
 from sslreg_svm.path import solve_each, solve_path
 
@@ -192,18 +192,15 @@ def _fold_tasks(folds: int, n_classes: int, workers: int) -> list[tuple[int, lis
     return tasks
 
 
-def _through_features(X: torch.Tensor, rows: int) -> bool:
-    """Whether decision values of a fit on ``rows`` rows are cheaper through its linear weights w = X~^T beta than
-    through the kernel (the rule of the kernel products, FACTOR_RATIO): one product serves every class, where the
-    kernel needs a block gathered per class (measured: 5,011 x 1,024, 66 ms a class through the kernel)."""
-    return X.shape[1] + 1 <= FACTOR_RATIO * rows
-
-
 def _decisions(
     X: torch.Tensor, K_full: torch.Tensor, used: torch.Tensor, beta: torch.Tensor
 ) -> Callable[[torch.Tensor, int], torch.Tensor]:
-    """decide(rows, c) = K[rows, used] beta[:, c] (rows x costs) for the coefficients beta (n_f, C, K) of a fit."""
-    if not _through_features(X, len(used)):
+    """decide(rows, c) = K[rows, used] beta[:, c] (rows x costs) for the coefficients beta (n_f, C, K) of a fit.
+
+    Through the fit's linear weights w = X~^T beta where the kernel products go through the features: one product
+    serves every class, where the kernel needs a block gathered per class (measured: 5,011 x 1,024, 66 ms a class).
+    """
+    if not through_features(X.shape[1], len(used)):
         return lambda rows, c: K_full[rows.unsqueeze(1), used] @ beta[:, c]
     fit = _solution(X[used], beta, None)
     return lambda rows, c: X[rows] @ fit.weights[c].T + fit.bias[c]
@@ -218,7 +215,7 @@ def _refit_guess(
     total = torch.zeros(Y.shape, dtype=K_full.dtype, device=K_full.device)
     for fit in fits:
         b = fit.beta[:, columns, chosen]  # (n_f, C): each class at its chosen cost
-        if _through_features(X, len(fit.used)):
+        if through_features(X.shape[1], len(fit.used)):
             total += narrow_product(X, narrow_product(X[fit.used].T, b)) + b.sum(0)
         else:
             total += narrow_product(K_full[:, fit.used], b)

@@ -65,6 +65,7 @@ def run_voc07_svm(
         raise UserError("no class can be scored: " + "; ".join(f"class {j}: {r}" for j, r in excluded.items()))
     trainable = np.array([j for j in range(n_classes) if not excluded.get(j, "").endswith("train")])
     X = normalize(train_features)
+    del train_features  # a caller that hands its array over (the CLI) frees it for the protocol's run
     Y = training_labels(np.asarray(train_labels)[:, trainable])
     # fits are independent per (class, cost): refit each class at its chosen cost only
     cv_part, solution = cross_validate_and_refit(X, Y, costs, solver_kind, folds, pos_weight, device)

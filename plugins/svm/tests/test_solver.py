@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sslreg_svm.common import l2_normalize
+from sslreg_svm.common import l2_normalize, normalize
 from sslreg_svm.metrics import average_precision
 from sslreg_svm.parallel import single_threaded_torch
 from sslreg_svm.reference import cross_validate_sklearn, train_svms_sklearn
@@ -50,6 +50,16 @@ def test_l2_normalize_matches_reference_formula() -> None:
     assert out[0] == pytest.approx([3 / (5 + 1e-5), 4 / (5 + 1e-5)])
     assert (out[1] == 0).all()
     assert torch.allclose(l2_normalize(torch.from_numpy(x)), torch.from_numpy(out))
+
+
+def test_normalize_divides_its_own_copy() -> None:
+    """normalize divides in place to save memory: never the caller's array, bit for bit what l2_normalize returns."""
+    for dtype in (np.float32, np.float64):
+        x = np.random.default_rng(0).random((50, 7)).astype(dtype)
+        before = x.copy()
+        out = normalize(x)
+        assert np.array_equal(x, before)
+        assert torch.equal(out, l2_normalize(torch.from_numpy(before)))
 
 
 def test_separable_labels_are_classified_perfectly() -> None:

@@ -131,8 +131,7 @@ def excluded_message(excluded: dict[str, str], what: str) -> str:
 def l2_normalize(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Divide each row by (its L2 norm + 1e-5), in float64, as the reference's ``normalize_features``."""
     if isinstance(x, torch.Tensor):
-        x = x.to(torch.float64)
-        return x / (torch.linalg.vector_norm(x, dim=1, keepdim=True) + 1e-5)
+        return _divide_by_norms(x.to(torch.float64, copy=True))
     x = np.asarray(x, dtype=np.float64)
     return x / (np.linalg.norm(x, axis=1) + 1e-5)[:, None]
 
@@ -142,7 +141,11 @@ def normalize(features: np.ndarray) -> torch.Tensor:
 
     Divides one float64 copy in place: a COCO-size set (118k x 2,048) would otherwise hold two (2 GB each).
     """
-    x = torch.from_numpy(np.array(features, dtype=np.float64))
+    return _divide_by_norms(torch.from_numpy(np.array(features, dtype=np.float64)))
+
+
+def _divide_by_norms(x: torch.Tensor) -> torch.Tensor:
+    """x divided in place, row by row, by (its L2 norm + 1e-5): the reference's normalize_features."""
     return x.div_(torch.linalg.vector_norm(x, dim=1, keepdim=True) + 1e-5)
 
 

@@ -9,7 +9,7 @@ API_VERSION = 1
 from sslreg.backbone import Backbone, BackboneConfig, PoolSpec  # noqa: E402
 from sslreg.component import Component, ComponentConfig  # noqa: E402
 from sslreg.dataset import DatasetConfig, DatasetSource, DataSpec, Sample  # noqa: E402
-from sslreg.errors import ConfigError, UserError  # noqa: E402
+from sslreg.errors import ConfigError, NoReadableImages, UserError  # noqa: E402
 from sslreg.evaluator import (  # noqa: E402
     EvalContext,
     EvalResult,
@@ -97,6 +97,7 @@ __all__ = [
     "LabeledDataConfig",
     "LrSteps",
     "LayerScore",
+    "NoReadableImages",
     "PoolSpec",
     "PretextConfig",
     "PretextModel",

@@ -68,6 +68,12 @@ class DatasetSource(Component):
         """Image ``index``; None when the file is unreadable (the caller counts it)."""
         raise NotImplementedError(f"{self.name} is a stream: iterate it with stream()")
 
+    def targets(self) -> np.ndarray | None:
+        """Every image's target in index order, known without reading any image (a split list, folder names), or
+        None when only reading the images tells. Lets an evaluator that uses a sample of a large set (Places205
+        low-shot: ~30k of 2.45M images) draw it before any image goes through the trunk. Default: None."""
+        return None
+
     @classmethod
     def check(cls, config: DatasetConfig) -> list[str]:
         """Problems with the data ``config`` names, found cheaply before any work starts (overrides Component.check).

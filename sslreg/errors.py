@@ -12,6 +12,10 @@ class UserError(ValueError):
     """A mistake outside sslreg's code: a bad path, bad data, a bad value. Components raise it with a clear line."""
 
 
+class NoReadableImages(UserError):
+    """Feature extraction found not one readable image in a dataset (each was skipped and counted)."""
+
+
 class ConfigError(UserError):
     """A config is wrong; ``problems`` holds one line per problem, each naming its dotted path."""
 

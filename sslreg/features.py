@@ -28,7 +28,7 @@ import torch
 from sslreg.backbone import Backbone
 from sslreg.data import Collate, make_loader
 from sslreg.dataset import DatasetSource, Sample
-from sslreg.errors import UserError
+from sslreg.errors import NoReadableImages, UserError
 from sslreg.files import atomic_open, publish
 from sslreg.inputs import Preprocess
 from sslreg.pooling import pool_features
@@ -166,7 +166,7 @@ class _Pass:
                     out[layer][start:stop] = rows
                 targets.extend(batch_targets)
         if not targets:
-            raise UserError(f"dataset {dataset.name!r}: no readable image to extract features from")
+            raise NoReadableImages(f"dataset {dataset.name!r}: no readable image to extract features from")
         features = {layer: array[: len(targets)] for layer, array in out.items()}
         return features, _stack_targets(targets), skipped
 

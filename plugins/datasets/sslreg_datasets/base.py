@@ -103,6 +103,12 @@ class FileSource(IndexedSource):
     def _item_key(self, item: int) -> str:
         return self._files[item]
 
+    def targets(self) -> np.ndarray | None:
+        """The list's targets in index order (the subset's), None for an unlabeled source; no image is read."""
+        if self._targets is None:
+            return None
+        return np.asarray([self._targets[item] for item in self.indices])
+
     def path(self, index: int) -> Path:
         """Full path of image ``index``."""
         return self._root / self._files[int(self.indices[index])]

@@ -90,8 +90,7 @@ class Voc07(FileSource):
             columns.append(np.array([label for _, label in rows], np.int8))
         self._root = root / "JPEGImages"
         self._files = [f"{image_id}.jpg" for image_id in ids]
-        self._labels = np.stack(columns, 1)
-        self._targets = list(self._labels)
+        self._targets = list(np.stack(columns, 1))
 
     def _fail(self, problem: str) -> NoReturn:
         raise UserError(f"dataset {self.name!r}: root {self.config.root!r}: {problem}")
@@ -101,11 +100,6 @@ class Voc07(FileSource):
         if len(parts) != 2 or parts[1] not in ("1", "-1", "0"):
             self._fail(f"ImageSets/Main/{file.name}:{number}: expected '<id> <1|-1|0>', got {text!r}")
         return parts[0], int(parts[1])
-
-    @property
-    def labels(self) -> np.ndarray:
-        """All targets of the (subset) source as an int8 (N, 20) array."""
-        return self._labels[np.asarray(self.indices)]
 
     def _item_key(self, item: int) -> str:
         return self._files[item][: -len(".jpg")]

@@ -103,7 +103,9 @@ def test_voc07(tmp_path: Path, make_voc: Callable[..., dict[str, np.ndarray]]) -
         sample = source.load(index)
         assert sample.target.dtype == np.int8 and sample.image.shape == (24, 32, 3)
         np.testing.assert_array_equal(sample.target, expected[sample.key])
-    assert source.labels.shape == (4, 20)
+    targets = source.targets()  # from the class files, no image read
+    assert targets.shape == (4, 20) and targets.dtype == np.int8
+    np.testing.assert_array_equal(targets, [expected[source.key(index)] for index in range(4)])
     with pytest.raises(UserError, match=r"no ImageSets/Main/aeroplane_test.txt \(and 19 more class files"):
         build(name="voc07", root=str(tmp_path / "VOCdevkit"), split="test")
     main = tmp_path / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main"
@@ -127,6 +129,11 @@ def test_places205(class_folder: Path, tmp_path: Path) -> None:
         ("fish/0.jpg", 204),
     ]
     assert len(source.class_names) == 205 and source.class_names[:4] == ["abbey", "1", "2", "field/wild"]
+    (class_folder / "dog" / "1.jpg").write_bytes(b"not an image")  # targets() comes from the list alone
+    assert source.targets().tolist() == [3, 0, 204]
+    picked = build("places205", root=str(tmp_path), list=str(listing), images=str(class_folder), subset=2)
+    listed = {"cat/0.jpg": 3, "dog/1.jpg": 0, "fish/0.jpg": 204}
+    assert picked.targets().tolist() == [listed[picked.key(i)] for i in range(2)]  # the subset's, in its order
     listing.write_text("cat/0.jpg 205\n")
     with pytest.raises(UserError, match=r"^dataset 'places205': list train_places205.csv:1: expected 'path label'"):
         build("places205", root=str(tmp_path), images=str(class_folder))
@@ -150,6 +157,7 @@ def test_subsets_are_deterministic_and_seeded(tmp_path: Path, write_image: Calla
     a, b = build(name="image_folder", root=root, subset=10), build(name="image_folder", root=root, subset=10)
     other = build(name="image_folder", root=root, subset=10, subset_seed=1)
     assert len(a) == 10 and keys(a) == keys(b) == sorted(keys(a)) and len(set(keys(a))) == 10
+    assert a.targets() is None  # unlabeled: only reading the images would tell
     assert keys(a) != keys(other)
     np.testing.assert_array_equal(a.load(3).image, b.load(3).image)
     with pytest.raises(IndexError):

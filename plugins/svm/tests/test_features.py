@@ -15,7 +15,7 @@ def test_extract_shapes_targets_independent_of_batching_and_workers(trunk, voc_d
     one = extract_features(trunk, dataset, "all", image_size=32, batch_size=1)
     many = extract_features(trunk, dataset, "all", image_size=32, batch_size=5, num_workers=2)
     assert one.features["l1"].shape == (12, 8 * 4 * 4) and one.features["l2"].shape == (12, 16 * 4 * 4)
-    np.testing.assert_array_equal(one.targets, dataset.labels)
+    np.testing.assert_array_equal(one.targets, dataset.targets())
     assert one.class_names == dataset.class_names and len(one.class_names) == 20 and one.skipped == 0
     for layer in ("l1", "l2"):
         np.testing.assert_allclose(one.features[layer], many.features[layer], rtol=1e-5, atol=1e-6)
@@ -55,7 +55,7 @@ def test_unreadable_images_are_skipped_and_counted(trunk, voc_dataset, voc_root:
     dataset = voc_dataset()
     result = extract_features(trunk, dataset, "all", image_size=32, cache_dir=tmp_path)
     assert result.skipped == 1 and len(result) == 11 and result.targets.shape == (11, 20)
-    np.testing.assert_array_equal(result.targets, np.delete(dataset.labels, 3, axis=0))
+    np.testing.assert_array_equal(result.targets, np.delete(dataset.targets(), 3, axis=0))
     cached = extract_features(trunk, dataset, "all", image_size=32, cache_dir=tmp_path)
     assert cached.skipped == 1 and cached.features["l2"].shape == (11, 256)
 

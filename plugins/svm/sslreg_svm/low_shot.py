@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -39,6 +39,7 @@ from sslreg_svm.common import (
     train,
     warn,
 )
+from sslreg_svm.drawn import DrawnFeatures, extract_drawn
 
 #: The paper's k for VOC07 (multi-label) and for Places205 (class labels).
 SHOTS = (1, 2, 4, 8, 16, 32, 64, 96)
@@ -75,7 +76,7 @@ def shortfalls(labels: np.ndarray, k: int, class_names: Sequence[str]) -> dict[s
 
 
 def class_pools(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:
-    """Indices of each class's images, in index order (one sort, however many classes)."""
+    """Indices of each class's images, in index order (one sort, however many classes); label -1 is in no pool."""
     labels = np.asarray(labels)
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(num_classes + 1))
@@ -92,6 +93,16 @@ def draw_class_shots(pools: Sequence[np.ndarray], k: int, rng: np.random.Generat
     return np.sort(np.concatenate(picks).astype(np.int64))
 
 
+def class_draws(
+    labels: np.ndarray, num_classes: int, shots: Sequence[int], samples: int, seed: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(draw, shot index, rows) of every Places-style draw; draw d of shot k depends only on (seed, d, k)."""
+    pools = class_pools(labels, num_classes)
+    for sample in range(samples):
+        for shot_index, k in enumerate(shots):
+            yield sample, shot_index, draw_class_shots(pools, k, np.random.default_rng((seed, sample, k)))
+
+
 def one_vs_rest(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """(N, C) SVM targets of class labels: 1 in the image's class column, -1 in every other."""
     labels = np.asarray(labels)
@@ -99,8 +110,9 @@ def one_vs_rest(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def class_shortfalls(labels: np.ndarray, k: int, class_names: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Classes with fewer than k training images, with how many there are."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
+    """Classes with fewer than k training images (label -1, an unreadable image, counts for none), with how many."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels[labels >= 0], minlength=len(class_names))
     return {name: {"positives": int(count)} for name, count in zip(class_names, counts) if count < k}
 
 
@@ -191,19 +203,17 @@ def run_class_low_shot(
 ) -> LowShotOutcome:
     """Class-label (Places205) low-shot: one-vs-rest SVMs on k images per class, test top-1 of every cost.
 
-    Only the drawn rows of ``train_features`` are read (it may be a memory-mapped cache of millions of images).
-    Draw d of shot k depends only on (seed, d, k), so layers share draws.
+    Only the drawn rows of ``train_features`` are read (a memory-mapped cache of millions of images, or the
+    drawn images' features alone: sslreg_svm.drawn); an image labelled -1 is never drawn. Draw d of shot k
+    depends only on (seed, d, k), so layers share draws.
     """
     costs, device = [float(cost) for cost in costs], torch.device(device)
     train_labels = np.asarray(train_labels, dtype=np.int64)
-    pools = class_pools(train_labels, num_classes)
     result = np.zeros((samples, len(shots), len(costs)))
-    for sample in range(samples):
-        for shot_index, k in enumerate(shots):
-            rows = draw_class_shots(pools, k, np.random.default_rng((seed, sample, k)))
-            X = normalize(np.asarray(train_features[rows]))
-            solution = train(X, one_vs_rest(train_labels[rows], num_classes), costs, solver_kind, pos_weight, device)
-            result[sample, shot_index] = top1_per_cost(solution, test_features, test_labels)
+    for sample, shot_index, rows in class_draws(train_labels, num_classes, shots, samples, seed):
+        X = normalize(np.asarray(train_features[rows]))
+        solution = train(X, one_vs_rest(train_labels[rows], num_classes), costs, solver_kind, pos_weight, device)
+        result[sample, shot_index] = top1_per_cost(solution, test_features, test_labels)
     return LowShotOutcome(list(shots), costs, result)
 
 
@@ -233,19 +243,52 @@ def load_class_split(
     """Pooled features of a class-labelled ``dataset`` (from the cache when there) and its checked labels."""
     if dataset.target_kind != "class":
         raise UserError(f"low_shot: {what} data {dataset.name!r} has {dataset.target_kind!r} targets, expected 'class'")
+    features = checked_features(backbone, context, dataset, config, f"low_shot: {what} data {dataset.name!r}")
+    names = list(features.class_names or dataset.class_names)
+    return ClassSplit(features, class_labels(features.targets, names, f"{what} data {dataset.name!r}"), names)
+
+
+def checked_features(
+    backbone: Backbone, context: EvalContext, dataset: DatasetSource, config: LowShotConfig, where: str
+) -> FeatureSet:
+    """Pooled features of ``dataset`` (from the cache when there), every layer checked finite."""
     features = pooled_features(backbone, context, dataset, config)
     for layer, array in features.features.items():
-        check_features(array, f"low_shot: {what} data {dataset.name!r}, layer {layer}: features")
-    names = list(features.class_names or dataset.class_names)
-    labels = np.asarray(features.targets if features.targets is not None else [])
+        check_features(array, f"{where}, layer {layer}: features")
+    return features
+
+
+def class_labels(labels: np.ndarray | None, names: list[str], where: str) -> np.ndarray:
+    """``labels`` as integer class indices within ``names``; UserError otherwise."""
+    labels = np.asarray(labels if labels is not None else [])
     if labels.ndim != 1 or not len(labels) or not np.issubdtype(labels.dtype, np.integer):
-        raise UserError(f"low_shot: {what} data {dataset.name!r} yielded no integer class labels")
+        raise UserError(f"low_shot: {where} yielded no integer class labels")
     if not names or labels.min() < 0 or labels.max() >= len(names):
         raise UserError(
-            f"low_shot: {what} data {dataset.name!r}: labels {labels.min()}..{labels.max()} outside the"
-            f" {len(names)} class names"
+            f"low_shot: {where}: labels {labels.min()}..{labels.max()} outside the {len(names)} class names"
         )
-    return ClassSplit(features, labels, names)
+    return labels.astype(np.int64)
+
+
+def load_drawn_split(
+    backbone: Backbone, context: EvalContext, dataset: DatasetSource, config: LowShotConfig, shots: list[int]
+) -> tuple[ClassSplit, DrawnFeatures] | None:
+    """The train split from the drawn images alone (their labels read from the split list first); None when the
+    source cannot tell its labels without reading its images."""
+    listed = dataset.targets()
+    if listed is None:
+        return None
+    names = list(dataset.class_names)
+    labels = class_labels(listed, names, f"train data {dataset.name!r}")
+
+    def drawn_rows(labels: np.ndarray) -> np.ndarray:
+        draws = class_draws(labels, len(names), shots, config.samples, context.seed)
+        return np.concatenate([rows for _, _, rows in draws])
+
+    where = f"low_shot: train data {dataset.name!r} (drawn images)"
+    drawn = extract_drawn(dataset, labels, drawn_rows, lambda s: checked_features(backbone, context, s, config, where))
+    features = FeatureSet(drawn.layers, drawn.labels, names, drawn.skipped)  # type: ignore[arg-type]
+    return ClassSplit(features, drawn.labels, names), drawn
 
 
 class LowShot(Evaluator):
@@ -304,7 +347,8 @@ class LowShot(Evaluator):
     def _class_labels(self, backbone: Backbone, context: EvalContext, train_data: DatasetSource) -> list[EvalResult]:
         config = self.config
         shots = list(config.shots or CLASS_SHOTS)
-        train_split = load_class_split(backbone, context, train_data, config, "train")
+        drawn = load_drawn_split(backbone, context, train_data, config, shots)
+        train_split = drawn[0] if drawn else load_class_split(backbone, context, train_data, config, "train")
         test_data = context.build_dataset(config.test)
         test_split = load_class_split(backbone, context, test_data, config, "test")
         if train_split.class_names != test_split.class_names:
@@ -314,11 +358,13 @@ class LowShot(Evaluator):
         outcomes = self._per_layer(
             run_class_low_shot, train_split, test_split, shots, context, num_classes=len(train_split.class_names)
         )
+        train_skipped = train_split.features.skipped
         extra = {
             "classes": len(train_split.class_names),
-            "train_images": len(train_split.labels),
+            "train_images": int((train_split.labels >= 0).sum()),
+            "train_images_read": drawn[1].extracted if drawn else len(train_split.labels) + train_skipped,
             "test_images": len(test_split.labels),
-            "skipped_images": train_split.features.skipped + test_split.features.skipped,
+            "skipped_images": train_skipped + test_split.features.skipped,
         }
         return self._results(
             outcomes, "top-1", lambda k: class_shortfalls(train_split.labels, k, train_split.class_names), extra

@@ -140,3 +140,35 @@ def context(tmp_path: Path) -> EvalContext:
         return get_registry().build("dataset", spec if isinstance(spec, dict) else spec.model_dump())
 
     return EvalContext(device=torch.device("cpu"), cache_dir=tmp_path / "cache", seed=0, build_dataset=build)
+
+
+SCENE_COLOURS = [(230, 30, 30), (30, 210, 40), (40, 60, 230), (230, 220, 40)]
+
+
+def write_places(root: Path, train_per_class: int = 6, val_per_class: int = 3) -> Path:
+    """A Places205 layout: split csv lists, the category index, images256/<letter>/<class>/ of coloured squares."""
+    rng = np.random.default_rng(0)
+    split_dir = root / "trainvalsplit_places205"
+    split_dir.mkdir(parents=True)
+    names = [f"scene{c}" for c in range(len(SCENE_COLOURS))]
+    (split_dir / "categoryIndex_places205.csv").write_text("".join(f"/s/{n} {c}\n" for c, n in enumerate(names)))
+    for split, count in (("train", train_per_class), ("val", val_per_class)):
+        lines = []
+        for c, name in enumerate(names):
+            folder = root / "images256" / "s" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                image = rng.integers(80, 170, (36, 36, 3), dtype=np.uint8)
+                top, left = rng.integers(0, 8, 2)
+                image[top : top + 28, left : left + 28] = SCENE_COLOURS[c]
+                relative = f"s/{name}/{split}_{index}.jpg"
+                cv2.imwrite(str(root / "images256" / relative), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                lines.append(f"{relative} {c}\n")
+        (split_dir / f"{split}_places205.csv").write_text("".join(lines))
+    return root
+
+
+@pytest.fixture
+def make_places() -> Callable[..., Path]:
+    """``make_places(root, train_per_class=6, val_per_class=3)``: a Places205 folder of coloured squares."""
+    return write_places

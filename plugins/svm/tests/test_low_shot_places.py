@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -20,8 +17,6 @@ from sslreg_svm.low_shot import (
 )
 from sslreg_svm.solver import train_svms
 
-COLOURS = [(230, 30, 30), (30, 210, 40), (40, 60, 230), (230, 220, 40)]
-
 
 def blobs(per_class: int, classes: int = 4, dim: int = 12, noise: float = 0.05, seed: int = 0):
     """Well-separated classes: each row is its class's centre plus a little noise; labels in class order."""
@@ -29,29 +24,6 @@ def blobs(per_class: int, classes: int = 4, dim: int = 12, noise: float = 0.05, 
     labels = np.repeat(np.arange(classes), per_class)
     rng = np.random.default_rng(seed)
     return (centres[labels] + noise * rng.normal(size=(len(labels), dim))).astype(np.float32), labels
-
-
-def make_places(root: Path, train_per_class: int = 6, val_per_class: int = 3) -> Path:
-    """A Places205 layout: split csv lists, the category index, images256/<letter>/<class>/ of coloured squares."""
-    rng = np.random.default_rng(0)
-    split_dir = root / "trainvalsplit_places205"
-    split_dir.mkdir(parents=True)
-    names = [f"scene{c}" for c in range(len(COLOURS))]
-    (split_dir / "categoryIndex_places205.csv").write_text("".join(f"/s/{n} {c}\n" for c, n in enumerate(names)))
-    for split, count in (("train", train_per_class), ("val", val_per_class)):
-        lines = []
-        for c, name in enumerate(names):
-            folder = root / "images256" / "s" / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for index in range(count):
-                image = rng.integers(80, 170, (36, 36, 3), dtype=np.uint8)
-                top, left = rng.integers(0, 8, 2)
-                image[top : top + 28, left : left + 28] = COLOURS[c]
-                relative = f"s/{name}/{split}_{index}.jpg"
-                cv2.imwrite(str(root / "images256" / relative), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                lines.append(f"{relative} {c}\n")
-        (split_dir / f"{split}_places205.csv").write_text("".join(lines))
-    return root
 
 
 def test_a_draw_has_exactly_k_images_of_every_class_and_depends_only_on_the_seed():
@@ -112,7 +84,7 @@ def test_overlapping_classes_score_between_chance_and_perfect_and_draws_differ()
     assert 0.25 < sixteen.mean() < 1.0 and sixteen.mean() > one.mean()  # more shots help
 
 
-def test_places205_low_shot_end_to_end(tmp_path, make_trunk, context):
+def test_places205_low_shot_end_to_end(tmp_path, make_trunk, context, make_places):
     pytest.importorskip("sslreg_datasets")
     root = str(make_places(tmp_path / "places205"))
     data = {split: {"name": "places205", "root": root, "split": name, "num_classes": 4} for split, name in
@@ -135,7 +107,7 @@ def test_places205_low_shot_end_to_end(tmp_path, make_trunk, context):
     assert [r.layers for r in again] == [r.layers for r in results]
 
 
-def test_class_and_multilabel_data_cannot_be_mixed(tmp_path, make_trunk, context, voc_data):
+def test_class_and_multilabel_data_cannot_be_mixed(tmp_path, make_trunk, context, voc_data, make_places):
     pytest.importorskip("sslreg_datasets")
     root = str(make_places(tmp_path / "places205", 2, 1))
     config = LowShot.Config(

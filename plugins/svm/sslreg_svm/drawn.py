@@ -19,7 +19,9 @@ from sslreg import ComponentConfig, DatasetSource, FeatureSet, NoReadableImages,
 
 
 class DrawnConfig(ComponentConfig):
-    """What identifies a set of drawn images (the feature cache key's part): the source and the rows."""
+    """What identifies a set of drawn images (the feature cache key's part): the source, the rows and what the
+    source lists at those rows (their keys, e.g. file paths), so that a reordered or edited list is extracted
+    again rather than read back for other images."""
 
     name: str = "drawn"
     source: str
@@ -38,12 +40,16 @@ class DrawnImages(DatasetSource):
 
     def __init__(self, source: DatasetSource, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype="<i8")
+        digest = hashlib.sha256(rows.tobytes())
+        key = getattr(source, "key", None)  # indexable sources name each image (sslreg_datasets: its path)
+        if callable(key):
+            digest.update("\n".join(key(int(row)) for row in rows).encode())
         super().__init__(
             DrawnConfig(
                 source=f"{type(source).__module__}.{type(source).__qualname__}",
                 source_config=source.config.model_dump(mode="json"),
                 rows=len(rows),
-                rows_sha256=hashlib.sha256(rows.tobytes()).hexdigest(),
+                rows_sha256=digest.hexdigest(),
             )
         )
         self.source, self.rows = source, rows

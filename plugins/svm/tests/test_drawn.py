@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,9 @@ class Listed(DatasetSource):
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def key(self, index: int) -> str:
+        return f"image{index}"
 
     def load(self, index: int) -> Sample | None:
         self.reads.append(index)
@@ -76,6 +80,9 @@ def test_drawn_images_are_named_by_their_source_and_rows():
     a, b = DrawnImages(Listed(labels, set()), np.array([0, 3])), DrawnImages(Listed(labels, set()), np.array([0, 4]))
     assert a.config.source == f"{__name__}.Listed" and a.config.source_config == a.source.config.model_dump()
     assert a.config.rows == 2 and a.config.rows_sha256 != b.config.rows_sha256  # the feature cache tells them apart
+    renamed = Listed(labels, set())
+    renamed.key = lambda index: f"other{index}"  # the same rows of an edited list name other images
+    assert DrawnImages(renamed, np.array([0, 3])).config.rows_sha256 != a.config.rows_sha256
     assert [a.load(i).target for i in range(2)] == [0, 1]  # positions, not classes
 
 
@@ -141,3 +148,18 @@ def test_places_low_shot_redraws_around_an_unreadable_image_and_reruns_from_the_
     again = LowShot(places_config).evaluate(trunk, context)
     assert trunk.calls == calls  # every extraction, the redraw's too, came from the cache
     assert [r.details for r in again] == [r.details for r in results]
+
+
+def test_a_reordered_list_is_extracted_again_not_read_back_for_other_images(
+    places_config, make_trunk, context, tmp_path
+):
+    trunk = make_trunk()
+    LowShot(places_config).evaluate(trunk, context)
+    listing = Path(places_config.train.root) / "trainvalsplit_places205" / "train_places205.csv"
+    lines = listing.read_text().splitlines()  # each class's 20 images in turn: reverse each class's block
+    listing.write_text("".join(line + "\n" for c in range(4) for line in lines[20 * c : 20 * (c + 1)][::-1]))
+    calls = trunk.calls
+    reordered = LowShot(places_config).evaluate(trunk, context)  # same config, same labels per row, same draws
+    assert trunk.calls > calls  # but the drawn rows name other images now: not read back from the cache
+    fresh = LowShot(places_config).evaluate(make_trunk(), replace(context, cache_dir=tmp_path / "fresh"))
+    assert [r.details for r in reordered] == [r.details for r in fresh]

@@ -66,16 +66,17 @@ class RowLookup:
     """One layer's features of the drawn images, indexed by the source's rows: ``lookup[rows]`` (rows, D)."""
 
     def __init__(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.parts = parts  # (sorted source rows, their features) per extraction
+        # per extraction: its source rows sorted, where each sits among the features, and the features
+        self.parts = [(rows[order], order, features) for rows, features in parts for order in [np.argsort(rows)]]
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((len(rows), self.parts[0][1].shape[1]), np.float32)
+        out = np.empty((len(rows), self.parts[0][2].shape[1]), np.float32)
         found = np.zeros(len(rows), dtype=bool)
-        for part_rows, features in self.parts:
-            position = np.searchsorted(part_rows, rows).clip(max=len(part_rows) - 1)
-            hit = part_rows[position] == rows
-            out[hit] = features[position[hit]]
+        for sorted_rows, order, features in self.parts:
+            position = np.searchsorted(sorted_rows, rows).clip(max=len(sorted_rows) - 1)
+            hit = sorted_rows[position] == rows
+            out[hit] = features[order[position[hit]]]
             found |= hit
         if not found.all():
             raise KeyError(f"rows {rows[~found][:5].tolist()} were not extracted")

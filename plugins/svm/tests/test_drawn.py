@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from sslreg_svm import low_shot
-from sslreg_svm.drawn import DrawnImages, extract_drawn
+from sslreg_svm.drawn import DrawnImages, RowLookup, extract_drawn
 from sslreg_svm.low_shot import LowShot, class_draws
 
 from sslreg import DatasetConfig, DatasetSource, FeatureSet, NoReadableImages, Sample
@@ -67,6 +67,13 @@ def test_only_drawn_images_are_read_and_unreadable_ones_are_redrawn():
         assert not broken & set(rows.tolist())
         assert np.bincount(labels[rows], minlength=3).tolist() == [1, 2, 2]  # class 0 has one readable image
         np.testing.assert_array_equal(drawn.layers["l1"][rows][:, 0], rows)  # each row's own features
+
+
+def test_a_row_lookup_gathers_rows_across_extractions_in_any_order():
+    lookup = RowLookup([(np.array([7, 2, 5]), np.array([[7.0], [2.0], [5.0]])), (np.array([3]), np.array([[3.0]]))])
+    np.testing.assert_array_equal(lookup[np.array([3, 2, 7, 5])][:, 0], [3, 2, 7, 5])
+    with pytest.raises(KeyError, match=r"rows \[4\] were not extracted"):
+        lookup[np.array([2, 4])]
 
 
 def test_nothing_readable_is_one_clear_error():

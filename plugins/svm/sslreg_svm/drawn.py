@@ -3,7 +3,8 @@
 The labels come from the source's split list (``DatasetSource.targets()``), the draws are made from them, and only
 the drawn images go through the trunk. A drawn image that turns out unreadable is skipped and counted, left out of
 the pools, and the draws are made again (only images not read yet are extracted), so every draw keeps k readable
-images of each class, as when every image was extracted first.
+images of each class, as when every image was extracted first. (A draw takes its classes in turn from one random
+stream, so a class's smaller pool can move later classes' picks too: a redraw round reads those as well.)
 """
 
 from __future__ import annotations

@@ -54,11 +54,18 @@ def union(labels: np.ndarray, shots: list[int], samples: int) -> np.ndarray:
 def test_only_drawn_images_are_read_and_unreadable_ones_are_redrawn():
     labels = np.repeat(np.arange(3), 6)  # 3 classes x 6 images
     first = np.unique(union(labels, [2], 2))
-    # class 0 keeps one readable image only, so the redraws go on until they find it (some rounds read nothing)
     keep = int(first[labels[first] == 0][0])
+    # class 0 keeps one readable image: its redraws go on until only that one is left, through a round whose
+    # images are all unreadable; class 1 loses one drawn image, replaced in the next round
     broken = {row for row in range(6) if row != keep} | {int(first[labels[first] == 1][0])}
-    source = Listed(labels, broken)
-    drawn = extract_drawn(source, labels, lambda lab: union(lab, [2], 2), extract)
+    source, rounds = Listed(labels, broken), []
+
+    def counted(drawn: DatasetSource) -> FeatureSet:
+        rounds.append(len(drawn))
+        return extract(drawn)
+
+    drawn = extract_drawn(source, labels, lambda lab: union(lab, [2], 2), counted)
+    assert len(rounds) >= 3 and sum(rounds) == len(source.reads)
     assert sorted(source.reads) == sorted(set(source.reads))  # no image is read twice
     assert set(source.reads) < set(range(18))  # not every image
     assert drawn.extracted == len(source.reads) and drawn.skipped == len(broken & set(source.reads))
@@ -67,6 +74,27 @@ def test_only_drawn_images_are_read_and_unreadable_ones_are_redrawn():
         assert not broken & set(rows.tolist())
         assert np.bincount(labels[rows], minlength=3).tolist() == [1, 2, 2]  # class 0 has one readable image
         np.testing.assert_array_equal(drawn.layers["l1"][rows][:, 0], rows)  # each row's own features
+
+
+def test_a_redraw_round_with_no_readable_image_is_left_out_and_drawn_again():
+    labels = np.repeat(np.arange(3), 6)
+    first = np.unique(union(labels, [2], 2))
+    keep = int(first[labels[first] == 0][0])
+    source, outcomes = Listed(labels, {row for row in range(6) if row != keep}), []
+
+    def counted(drawn: DatasetSource) -> FeatureSet:
+        try:
+            features = extract(drawn)
+        except NoReadableImages:
+            outcomes.append("none readable")
+            raise
+        outcomes.append("read")
+        return features
+
+    drawn = extract_drawn(source, labels, lambda lab: union(lab, [2], 2), counted)
+    assert outcomes[:2] == ["read", "none readable"]  # the second round drew only broken images of class 0
+    for _, _, rows in class_draws(drawn.labels, 3, [2], 2, seed=7):
+        assert rows[labels[rows] == 0].tolist() == [keep]
 
 
 def test_a_row_lookup_gathers_rows_across_extractions_in_any_order():

@@ -55,8 +55,8 @@ def test_only_drawn_images_are_read_and_unreadable_ones_are_redrawn():
     labels = np.repeat(np.arange(3), 6)  # 3 classes x 6 images
     first = np.unique(union(labels, [2], 2))
     keep = int(first[labels[first] == 0][0])
-    # class 0 keeps one readable image: its redraws go on until only that one is left, through a round whose
-    # images are all unreadable; class 1 loses one drawn image, replaced in the next round
+    # class 0 keeps one readable image: its redraws go on until only that one is left; class 1 loses one drawn
+    # image, replaced in the next round
     broken = {row for row in range(6) if row != keep} | {int(first[labels[first] == 1][0])}
     source, rounds = Listed(labels, broken), []
 
